@@ -1,0 +1,32 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+
+from reviewapp.accounts import roles
+
+# Development only: the command refuses to run when DEBUG is off.
+DEMO_USERS = [
+    ("operator", "operator-demo", [roles.OPERATOR]),
+    ("reviewer", "reviewer-demo", [roles.REVIEWER]),
+    ("wfadmin", "wfadmin-demo", [roles.WORKFLOW_ADMIN]),
+    ("auditor", "auditor-demo", [roles.AUDITOR]),
+]
+
+
+class Command(BaseCommand):
+    help = "Create one demo account per role and print the credentials (DEBUG only)."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("refusing to create demo accounts with DEBUG off")
+        User = get_user_model()
+        self.stdout.write("Demo accounts (development only):")
+        for username, password, role_names in DEMO_USERS:
+            user, _ = User.objects.get_or_create(username=username)
+            user.set_password(password)
+            user.is_active = True
+            user.save()
+            user.groups.set(Group.objects.filter(name__in=role_names))
+            label = ", ".join(roles.LABELS[r] for r in role_names)
+            self.stdout.write(f"  {label:<16} {username} / {password}")

@@ -1,0 +1,69 @@
+"""Who may do what. Views and services ask these predicates; nothing else decides.
+
+A superuser holds every role. Roles are groups (see roles.py); a user may hold several.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from reviewapp.accounts import roles
+
+if TYPE_CHECKING:
+    from reviewapp.briefs.models import Brief, Generation
+
+
+def role_names(user) -> set[str]:
+    if not user.is_authenticated or not user.is_active:
+        return set()
+    if user.is_superuser:
+        return set(roles.ALL)
+    cached = getattr(user, "_role_names", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=roles.ALL).values_list("name", flat=True))
+        user._role_names = cached
+    return cached
+
+
+def has_role(user, role: str) -> bool:
+    return role in role_names(user)
+
+
+def can_submit(user) -> bool:
+    return has_role(user, roles.OPERATOR)
+
+
+def can_review(user) -> bool:
+    return has_role(user, roles.REVIEWER)
+
+
+def can_manage_workflows(user) -> bool:
+    return has_role(user, roles.WORKFLOW_ADMIN)
+
+
+def can_view_audit(user) -> bool:
+    return has_role(user, roles.AUDITOR) or user.is_superuser
+
+
+def sees_everything(user) -> bool:
+    """Reviewers, workflow admins and auditors see every brief; operators their own."""
+    return bool(role_names(user) & {roles.REVIEWER, roles.WORKFLOW_ADMIN, roles.AUDITOR})
+
+
+def can_view_brief(user, brief: Brief) -> bool:
+    return sees_everything(user) or (can_submit(user) and brief.created_by_id == user.pk)
+
+
+def can_decide(user, generation: Generation) -> bool:
+    """Approve or reject. Nobody decides on a generation from their own brief,
+    unless ALLOW_SELF_REVIEW is on."""
+    if not can_review(user):
+        return False
+    return settings.ALLOW_SELF_REVIEW or generation.brief.created_by_id != user.pk
+
+
+def can_regenerate(user, generation: Generation) -> bool:
+    """Reviewers regenerate anything they see; operators their own briefs."""
+    return can_review(user) or (can_submit(user) and generation.brief.created_by_id == user.pk)

@@ -1,0 +1,167 @@
+"""Django forms generated from a workflow's JSON Schema (its parameter contract).
+
+enum -> select, bounded numbers -> number inputs with min/max, long text -> textarea,
+x-image -> file input, x-color -> colour picker; defaults fill the initial values.
+The schema is checked again by the service (and by the job): the form is a
+convenience, not the guard.
+"""
+
+from __future__ import annotations
+
+import random
+
+from django import forms
+from django.conf import settings
+
+from comfybridge.contract import Contract
+from comfybridge.errors import ParamsInvalid
+from reviewapp.lib import images
+
+# Strings longer than this get a textarea.
+TEXTAREA_FROM = 120
+
+
+class ColorInput(forms.TextInput):
+    input_type = "color"
+
+
+class ColorField(forms.Field):
+    """An integer 0xRRGGBB shown as a colour picker (ComfyUI's EmptyImage takes an int)."""
+
+    widget = ColorInput
+
+    def prepare_value(self, value):
+        if isinstance(value, int):
+            return f"#{value:06x}"
+        return value
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lstrip("#")
+        try:
+            if len(text) != 6:
+                raise ValueError
+            return int(text, 16)
+        except ValueError:
+            raise forms.ValidationError("Enter a colour as #rrggbb.") from None
+
+
+class ImageUploadField(forms.FileField):
+    """An input image (uploaded to the backend at run time). Checked to be a real image."""
+
+    def clean(self, data, initial=None):
+        uploaded = super().clean(data, initial)
+        if uploaded:
+            if uploaded.size > settings.UPLOAD_MAX_BYTES:
+                raise forms.ValidationError(
+                    f"The image is larger than {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB."
+                )
+            content = uploaded.read()
+            uploaded.seek(0)
+            try:
+                images.inspect(content)
+            except images.BadImage as exc:
+                raise forms.ValidationError(f"Not an image we can read: {exc}") from None
+        return uploaded
+
+
+def field_for(name: str, spec: dict, required: bool) -> forms.Field:
+    label = spec.get("title") or name.replace("_", " ").capitalize()
+    common = {"label": label, "required": required, "help_text": spec.get("description", "")}
+    if "default" in spec:
+        common["initial"] = spec["default"]
+    kind = spec.get("type")
+    fmt = spec.get("format")
+
+    if fmt == "x-image":
+        return ImageUploadField(**common, widget=forms.ClearableFileInput(attrs={"accept": "image/*"}))
+    if fmt == "x-color":
+        return ColorField(**common)
+    if "enum" in spec:
+        choices = [(v, str(v)) for v in spec["enum"]]
+        coerce = {"integer": int, "number": float}.get(kind, str)
+        if not required:
+            choices = [("", "—"), *choices]
+        return forms.TypedChoiceField(choices=choices, coerce=coerce, empty_value=None, **common)
+    if kind == "integer":
+        field = forms.IntegerField(
+            min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common
+        )
+        if name == "seed" and "initial" not in common:
+            # A fresh random seed per form, so two briefs never collide by accident.
+            field.initial = random.randint(spec.get("minimum", 0), spec.get("maximum", 2**31 - 1))
+        return field
+    if kind == "number":
+        field = forms.FloatField(
+            min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common
+        )
+        field.widget.attrs["step"] = spec.get("multipleOf", "any")
+        return field
+    if kind == "boolean":
+        return forms.BooleanField(**{**common, "required": False})
+    if kind == "string":
+        max_length = spec.get("maxLength")
+        long_text = max_length is None or max_length > TEXTAREA_FROM
+        widget = forms.Textarea(attrs={"rows": 3}) if long_text else forms.TextInput
+        return forms.CharField(
+            max_length=max_length, min_length=spec.get("minLength"), widget=widget,
+            strip=False, **{**common, "required": required and spec.get("minLength", 1) > 0},
+        )  # fmt: skip
+    raise ValueError(f"property {name!r}: type {kind!r} has no form field")
+
+
+class BriefForm(forms.Form):
+    """Base class of the generated forms; `contract` is set on the subclass."""
+
+    contract: Contract
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        params = self.params()
+        try:
+            self.contract.validate(params)
+        except ParamsInvalid as exc:
+            for prop, messages in exc.errors.items():
+                for message in messages:
+                    self.add_error(prop if prop in self.fields else None, message)
+        return cleaned
+
+    def params(self) -> dict:
+        """The parameters, without the image properties (those come as files)."""
+        image_props = set(self.contract.image_properties())
+        required = set(self.contract.required)
+        out = {}
+        for name, value in self.cleaned_data.items():
+            if name in image_props:
+                continue
+            if value is None or (value == "" and name not in required):
+                continue
+            out[name] = value
+        # A placeholder string lets the schema check see required image properties
+        # as present; the service replaces it with the stored file's name.
+        for name in image_props:
+            if self.cleaned_data.get(name):
+                out[name] = "pending-upload.png"
+        return out
+
+    def files_by_property(self) -> dict:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.contract.image_properties()
+            if self.cleaned_data.get(name)
+        }
+
+
+def brief_form_class(schema: dict) -> type[BriefForm]:
+    contract = Contract.from_schema(schema)
+    required = set(contract.required)
+    fields = {
+        name: field_for(name, contract.properties[name], name in required)
+        for name in contract.ordered_properties()
+    }
+    return type("GeneratedBriefForm", (BriefForm,), {**fields, "contract": contract})

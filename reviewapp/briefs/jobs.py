@@ -1,0 +1,43 @@
+"""RQ entry points. They take primary keys and hand the work to plain functions."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import django_rq
+from rq.job import JobStatus
+
+logger = logging.getLogger(__name__)
+
+_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+def job_id_for(generation_id: int) -> str:
+    return f"generation-{generation_id}"
+
+
+def run_generation(generation_id: int) -> None:
+    from reviewapp.briefs.execution import run_generation as run
+
+    run(generation_id)
+
+
+def enqueue_generation(generation_id: int, queue_name: str = "default", *,
+                       delay: float | None = None):
+    """Put the generation's job on its queue, unless a live job for it is there already.
+
+    Call it on commit (services do), so a worker never looks for a row that is not
+    visible yet.
+    """
+    queue = django_rq.get_queue(queue_name)
+    job_id = job_id_for(generation_id)
+    existing = queue.fetch_job(job_id)
+    if existing is not None and existing.get_status(refresh=False) in _LIVE:
+        logger.info("job %s is already %s; not enqueued again", job_id, existing.get_status())
+        return existing
+    kwargs = {"job_id": job_id, "result_ttl": 3600, "failure_ttl": 7 * 24 * 3600,
+              "description": f"run generation {generation_id}"}
+    if delay:
+        return queue.enqueue_in(timedelta(seconds=delay), run_generation, generation_id, **kwargs)
+    return queue.enqueue(run_generation, generation_id, **kwargs)

@@ -1,0 +1,231 @@
+"""Briefs, the generations that run them, and the images they produce."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from reviewapp.accounts import permissions
+
+
+class IllegalTransition(Exception):
+    """A status change the state machine does not allow."""
+
+
+class BriefQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if permissions.sees_everything(user):
+            return self
+        if permissions.can_submit(user):
+            return self.filter(created_by=user)
+        return self.none()
+
+
+class Brief(models.Model):
+    """An operator's request: one workflow version and the parameters it was given."""
+
+    workflow_version = models.ForeignKey(
+        "catalog.WorkflowVersion", on_delete=models.PROTECT, related_name="briefs"
+    )
+    params = models.JSONField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="briefs"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = BriefQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Brief #{self.pk}"
+
+    @property
+    def title(self) -> str:
+        text = self.params.get("prompt") or self.workflow_version.workflow.title
+        return text if len(text) <= 80 else text[:79] + "…"
+
+
+class Upload(models.Model):
+    """An input image an operator attached to a brief (e.g. the image and mask to inpaint)."""
+
+    brief = models.ForeignKey(Brief, null=True, on_delete=models.CASCADE, related_name="uploads")
+    property_name = models.CharField(max_length=100)
+    file = models.FileField(upload_to="inputs/%Y/%m/")
+    sha256 = models.CharField(max_length=64)
+    original_name = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.original_name or self.file.name
+
+
+class GenerationQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        if permissions.sees_everything(user):
+            return self
+        if permissions.can_submit(user):
+            return self.filter(brief__created_by=user)
+        return self.none()
+
+
+class Generation(models.Model):
+    """One run of a brief on a backend. Regenerations are children (lineage).
+
+    Status changes only through the mark_* methods, which refuse illegal moves.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SUBMITTING = "submitting", "Submitting"
+        RUNNING = "running", "Running"
+        AWAITING_REVIEW = "awaiting_review", "Awaiting review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = frozenset({Status.QUEUED, Status.SUBMITTING, Status.RUNNING})
+    TERMINAL = frozenset({Status.APPROVED, Status.REJECTED, Status.FAILED, Status.CANCELLED})
+    DECIDABLE = frozenset({Status.AWAITING_REVIEW})
+    REGENERABLE = frozenset({Status.AWAITING_REVIEW, Status.REJECTED, Status.APPROVED, Status.FAILED})
+
+    ALLOWED = {
+        Status.QUEUED: {Status.SUBMITTING, Status.FAILED, Status.CANCELLED},
+        # SUBMITTING -> QUEUED: a retryable failure before the backend accepted it.
+        Status.SUBMITTING: {Status.RUNNING, Status.QUEUED, Status.FAILED, Status.CANCELLED},
+        Status.RUNNING: {Status.AWAITING_REVIEW, Status.QUEUED, Status.FAILED, Status.CANCELLED},
+        Status.AWAITING_REVIEW: {Status.APPROVED, Status.REJECTED},
+        Status.APPROVED: set(),
+        Status.REJECTED: set(),
+        Status.FAILED: set(),
+        Status.CANCELLED: set(),
+    }
+
+    brief = models.ForeignKey(Brief, on_delete=models.CASCADE, related_name="generations")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    params = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    # Chosen by us and stored before the POST, so a retry can find the prompt again.
+    prompt_id = models.UUIDField(null=True, blank=True, unique=True)
+    backend = models.CharField(max_length=255, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    progress = models.FloatField(default=0.0)
+    progress_text = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generations"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = GenerationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The review queue: generations in a status, oldest first.
+            models.Index(fields=["status", "created_at"], name="gen_status_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__gte=0) & Q(progress__lte=1), name="gen_progress_0_1"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Generation #{self.pk}"
+
+    @property
+    def rq_job_id(self) -> str:
+        """Derived from the row, so the same generation is never enqueued twice."""
+        return f"generation-{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def seed(self):
+        return self.params.get("seed")
+
+    def _move(self, new_status: str) -> str:
+        old = self.status
+        if new_status not in self.ALLOWED[self.Status(old)]:
+            raise IllegalTransition(f"{self}: {old} -> {new_status} is not allowed")
+        self.status = new_status
+        return old
+
+    def mark_submitting(self, *, prompt_id: uuid.UUID, backend: str) -> None:
+        self._move(self.Status.SUBMITTING)
+        self.prompt_id = prompt_id
+        self.backend = backend
+        self.attempt += 1
+        self.error = ""
+        self.started_at = self.started_at or timezone.now()
+
+    def mark_running(self) -> None:
+        self._move(self.Status.RUNNING)
+
+    def mark_requeued(self, reason: str) -> None:
+        self._move(self.Status.QUEUED)
+        self.error = reason
+        self.progress = 0.0
+
+    def mark_awaiting_review(self) -> None:
+        self._move(self.Status.AWAITING_REVIEW)
+        self.progress = 1.0
+        self.progress_text = ""
+        self.finished_at = timezone.now()
+
+    def mark_failed(self, error: str) -> None:
+        self._move(self.Status.FAILED)
+        self.error = error
+        self.finished_at = timezone.now()
+
+    def mark_cancelled(self) -> None:
+        self._move(self.Status.CANCELLED)
+        self.finished_at = timezone.now()
+
+    def mark_approved(self) -> None:
+        self._move(self.Status.APPROVED)
+
+    def mark_rejected(self) -> None:
+        self._move(self.Status.REJECTED)
+
+
+class Asset(models.Model):
+    """An output image of a generation, stored through Django's storage API."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="assets")
+    node_id = models.CharField(max_length=32)
+    index = models.PositiveIntegerField()
+    file = models.FileField(upload_to="assets/%Y/%m/")
+    thumbnail = models.FileField(upload_to="thumbs/%Y/%m/")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=64, default="image/png")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["generation", "node_id", "index"]
+        constraints = [
+            # A re-run of the job must never store the same output twice.
+            models.UniqueConstraint(
+                fields=["generation", "node_id", "index"], name="asset_unique_output"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.generation} {self.node_id}[{self.index}]"

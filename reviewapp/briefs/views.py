@@ -1,0 +1,123 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET
+
+from comfybridge.errors import ParamsInvalid
+from reviewapp.accounts import permissions
+from reviewapp.accounts.views import login_only, require
+from reviewapp.briefs import services
+from reviewapp.briefs.forms import brief_form_class
+from reviewapp.briefs.models import Asset, Brief, Generation
+from reviewapp.catalog.models import WorkflowVersion
+
+
+@require(permissions.can_submit)
+def brief_new(request, slug):
+    version = get_object_or_404(
+        WorkflowVersion.objects.select_related("workflow"),
+        workflow__slug=slug,
+        status=WorkflowVersion.Status.PUBLISHED,
+    )
+    form_class = brief_form_class(version.schema)
+    if request.method == "POST":
+        form = form_class(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                brief = services.submit_brief(
+                    version, form.params(), actor=request.user, files=form.files_by_property()
+                )
+            except ParamsInvalid as exc:
+                for prop, errors in exc.errors.items():
+                    for error in errors:
+                        form.add_error(prop if prop in form.fields else None, error)
+            else:
+                messages.success(request, f"Brief #{brief.pk} queued.")
+                return redirect("brief_detail", pk=brief.pk)
+    else:
+        form = form_class()
+    return render(request, "briefs/brief_new.html", {"form": form, "version": version})
+
+
+@login_only
+def brief_list(request):
+    briefs = (
+        Brief.objects.visible_to(request.user)
+        .select_related("workflow_version__workflow", "created_by")
+        .prefetch_related(
+            Prefetch("generations", queryset=Generation.objects.prefetch_related("assets"))
+        )
+    )
+    page = Paginator(briefs, 25).get_page(request.GET.get("page"))
+    return render(request, "briefs/brief_list.html", {"page": page})
+
+
+def _visible_brief(request, pk) -> Brief:
+    brief = get_object_or_404(
+        Brief.objects.visible_to(request.user).select_related(
+            "workflow_version__workflow", "created_by"
+        ),
+        pk=pk,
+    )
+    return brief
+
+
+@login_only
+def brief_detail(request, pk):
+    brief = _visible_brief(request, pk)
+    generations = (
+        brief.generations.select_related("parent", "created_by")
+        .prefetch_related("assets", "decisions__actor")
+        .order_by("created_at", "id")
+    )
+    return render(
+        request,
+        "briefs/brief_detail.html",
+        {"brief": brief, "generations": generations, "schema": brief.workflow_version.schema},
+    )
+
+
+@require_GET
+@login_only
+def brief_status(request, pk):
+    """What the brief page polls to update status and progress without a reload."""
+    brief = _visible_brief(request, pk)
+    data = []
+    for gen in brief.generations.prefetch_related("assets").order_by("created_at", "id"):
+        data.append({
+            "id": gen.pk,
+            "status": gen.status,
+            "status_label": gen.get_status_display(),
+            "progress": round(gen.progress, 3),
+            "progress_text": gen.progress_text,
+            "error": gen.error,
+            "thumbnails": [a.pk for a in gen.assets.all()],
+        })  # fmt: skip
+    return JsonResponse({"brief": brief.pk, "generations": data})
+
+
+def _visible_asset(request, pk) -> Asset:
+    asset = get_object_or_404(Asset.objects.select_related("generation__brief"), pk=pk)
+    if not permissions.can_view_brief(request.user, asset.generation.brief):
+        raise Http404
+    return asset
+
+
+@require_GET
+@login_only
+def asset_file(request, pk):
+    asset = _visible_asset(request, pk)
+    response = FileResponse(asset.file.open("rb"), content_type=asset.content_type)
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    return response
+
+
+@require_GET
+@login_only
+def asset_thumbnail(request, pk):
+    asset = _visible_asset(request, pk)
+    response = FileResponse(asset.thumbnail.open("rb"), content_type="image/webp")
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    return response

@@ -1,0 +1,134 @@
+"""Loading workflow files into versions, and publishing them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from comfybridge.catalog import Catalog
+from comfybridge.contract import Contract, checksum
+from comfybridge.errors import ContractError
+from reviewapp.audit.services import record
+from reviewapp.catalog.models import Workflow, WorkflowVersion
+
+
+@dataclass
+class LoadResult:
+    slug: str
+    outcome: str  # "created", "unchanged" or "error"
+    version: WorkflowVersion | None = None
+    problems: list[str] | None = None
+
+
+def check_workflow(graph: dict, schema: dict, catalog: Catalog | None = None) -> Contract:
+    """The schema is valid JSON Schema and every binding targets a declared node input."""
+    if not isinstance(graph, dict) or not graph:
+        raise ContractError(["the graph is empty or not an object of nodes"])
+    contract = Contract.from_schema(schema)
+    contract.check_graph(graph, catalog or Catalog.bundled())
+    return contract
+
+
+def read_pair(api_path: Path, params_dir: Path) -> tuple[str, dict, dict]:
+    slug = api_path.name.removesuffix(".api.json")
+    schema_path = params_dir / f"{slug}.schema.json"
+    problems = []
+    try:
+        graph = json.loads(api_path.read_text())
+    except (OSError, ValueError) as exc:
+        problems.append(f"{api_path.name}: not readable JSON ({exc})")
+        graph = None
+    try:
+        schema = json.loads(schema_path.read_text())
+    except FileNotFoundError:
+        problems.append(f"{schema_path.name}: missing (every workflow needs its schema)")
+        schema = None
+    except (OSError, ValueError) as exc:
+        problems.append(f"{schema_path.name}: not readable JSON ({exc})")
+        schema = None
+    if problems:
+        raise ContractError(problems)
+    return slug, graph, schema
+
+
+@transaction.atomic
+def add_version(slug: str, graph: dict, schema: dict, *, actor, source: str = "",
+                publish: bool = True) -> tuple[WorkflowVersion, bool]:
+    """Store graph + schema as a new version of `slug` unless an identical one exists.
+
+    Returns (version, created). A new version is published when `publish` is set,
+    retiring the one published before it.
+    """
+    check_workflow(graph, schema)
+    digest = checksum({"graph": graph, "schema": schema})
+    workflow, wf_created = Workflow.objects.select_for_update().get_or_create(
+        slug=slug,
+        defaults={
+            "title": schema.get("x-title") or slug.replace("_", " ").capitalize(),
+            "description": schema.get("description", ""),
+        },
+    )
+    if wf_created:
+        record("workflow.created", actor=actor, target=workflow, workflow_slug=slug)
+    existing = workflow.versions.filter(checksum=digest).first()
+    if existing is not None:
+        return existing, False
+    number = (workflow.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = WorkflowVersion.objects.create(
+        workflow=workflow, number=number, graph=graph, schema=schema, checksum=digest,
+        source=source,
+    )  # fmt: skip
+    record(
+        "workflow.version_added",
+        actor=actor,
+        target=version,
+        workflow_slug=slug,
+        changes={"number": number, "checksum": digest, "source": source},
+    )
+    if publish:
+        publish_version(version, actor=actor)
+    return version, True
+
+
+@transaction.atomic
+def publish_version(version: WorkflowVersion, *, actor) -> None:
+    previous = (
+        WorkflowVersion.objects.select_for_update()
+        .filter(workflow=version.workflow_id, status=WorkflowVersion.Status.PUBLISHED)
+        .exclude(pk=version.pk)
+        .first()
+    )
+    if previous is not None:
+        previous.status = WorkflowVersion.Status.RETIRED
+        previous.save(update_fields=["status"])
+    version.status = WorkflowVersion.Status.PUBLISHED
+    version.published_at = timezone.now()
+    version.save(update_fields=["status", "published_at"])
+    record(
+        "workflow.version_published",
+        actor=actor,
+        target=version,
+        workflow_slug=version.workflow.slug,
+        changes={"number": version.number, "replaces": previous.number if previous else None},
+    )
+
+
+def load_directory(workflows_dir: Path, params_dir: Path, *, actor=None) -> list[LoadResult]:
+    results = []
+    for api_path in sorted(Path(workflows_dir).glob("*.api.json")):
+        slug = api_path.name.removesuffix(".api.json")
+        try:
+            slug, graph, schema = read_pair(api_path, Path(params_dir))
+            version, created = add_version(
+                slug, graph, schema, actor=actor, source=f"workflows/{api_path.name}"
+            )
+        except ContractError as exc:
+            results.append(LoadResult(slug, "error", problems=exc.problems))
+            continue
+        results.append(LoadResult(slug, "created" if created else "unchanged", version))
+    return results

@@ -1,0 +1,131 @@
+"""`make run`: everything a developer needs, in one terminal, stopped by one Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from reviewapp.lib.devredis import EmbeddedRedis, free_port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+class Command(BaseCommand):
+    help = (
+        "Development only: migrate, load workflows, create demo accounts, then run Redis "
+        "(embedded unless REDIS_URL is set), the ComfyUI simulator (unless COMFYUI_URL is "
+        "set), an RQ worker, the reconciler and the web server until Ctrl-C."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--sim-port", type=int, default=8188)
+        parser.add_argument(
+            "--sim-step-ms", type=int, default=40, help="simulated time per sampler step"
+        )
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("`dev` is for development only and refuses to run with DEBUG off")
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.redis = None
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        try:
+            self.prepare()
+            env = self.start_services(options)
+            self.start_app(env, options)
+            self.stdout.write(self.style.SUCCESS(
+                f"\nServing http://127.0.0.1:{options['port']}/  (Ctrl-C stops everything)\n"
+            ))  # fmt: skip
+            self.supervise()
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopping…")
+        finally:
+            self.stop_all()
+
+    def prepare(self):
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("load_workflows")
+        call_command("create_demo_users")
+
+    def start_services(self, options) -> dict:
+        env = dict(os.environ)
+        if not env.get("REDIS_URL"):
+            self.redis = EmbeddedRedis().start()
+            env["REDIS_URL"] = self.redis.url
+            self.stdout.write(f"Redis: embedded at {self.redis.url}")
+        else:
+            self.stdout.write(f"Redis: {env['REDIS_URL']}")
+        if not env.get("COMFYUI_URL"):
+            port = options["sim_port"] if port_is_free(options["sim_port"]) else free_port()
+            sim_dir = settings.VAR_DIR / "sim"
+            self.spawn("simulator", [
+                sys.executable, "-m", "comfybridge.sim", "--host", "127.0.0.1",
+                "--port", str(port), "--step-ms", str(options["sim_step_ms"]),
+                "--data-dir", str(sim_dir),
+            ], env)  # fmt: skip
+            env["COMFYUI_URL"] = f"http://127.0.0.1:{port}"
+            self.wait_for_port(port, "simulator")
+            self.stdout.write(f"ComfyUI: simulator at {env['COMFYUI_URL']}")
+        else:
+            self.stdout.write(f"ComfyUI: {env['COMFYUI_URL']}")
+        return env
+
+    def start_app(self, env, options):
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        self.spawn("worker", [*manage, "rqworker", "default", "--with-scheduler"], env)
+        self.spawn("reconciler", [*manage, "reconcile", "--every", "30"], env)
+        self.spawn("web", [*manage, "runserver", f"127.0.0.1:{options['port']}"], env)
+
+    def spawn(self, name, argv, env):
+        proc = subprocess.Popen(argv, env=env)
+        self.children.append((name, proc))
+        return proc
+
+    def wait_for_port(self, port, name, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise CommandError(f"{name} did not listen on port {port} within {timeout} s")
+
+    def supervise(self):
+        while True:
+            for name, proc in self.children:
+                if proc.poll() is not None:
+                    raise CommandError(f"{name} exited with code {proc.returncode}; stopping")
+            time.sleep(0.5)
+
+    def stop_all(self):
+        for _, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for name, proc in self.children:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stdout.write(f"{name} did not stop; killing it")
+                proc.kill()
+                proc.wait()
+        if self.redis is not None:
+            self.redis.stop()

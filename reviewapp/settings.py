@@ -1,0 +1,151 @@
+"""Settings for the review app. Every knob comes from the environment, with a
+default that works on a fresh checkout (SQLite, DEBUG on, local services)."""
+
+from pathlib import Path
+
+import dj_database_url
+
+from reviewapp.lib.env import envbool, envfloat, envint, envlist, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = envbool("DJANGO_DEBUG", True)
+SECRET_KEY = envstr("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_rq",
+    "reviewapp.accounts",
+    "reviewapp.audit",
+    "reviewapp.catalog",
+    "reviewapp.briefs",
+    "reviewapp.review",
+    "reviewapp.ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "reviewapp.audit.middleware.RequestContextMiddleware",
+]
+
+ROOT_URLCONF = "reviewapp.urls"
+WSGI_APPLICATION = "reviewapp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "reviewapp.accounts.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# SQLite by default; PostgreSQL (or anything dj-database-url knows) when DATABASE_URL is set.
+DATABASES = {
+    "default": dj_database_url.parse(
+        envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the workers write at the same time: WAL lets readers go on,
+    # IMMEDIATE takes the write lock up front instead of failing on upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+
+# Redis: REDIS_URL when set. `make run` and `make test` start a private embedded
+# Redis and set it for their children when it is not.
+REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+RQ_QUEUES = {
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": envint("RQ_DEFAULT_TIMEOUT", 900)},
+}
+RQ_SHOW_ADMIN_LINK = False
+
+# ComfyUI backends: one or more base URLs, comma separated.
+COMFYUI_URLS = envlist("COMFYUI_URL", "http://127.0.0.1:8188")
+COMFYUI_TIMEOUT = envfloat("COMFYUI_TIMEOUT", 30.0)
+# How long one run may take on the backend before the job gives up on it.
+GENERATION_RUN_TIMEOUT = envfloat("GENERATION_RUN_TIMEOUT", 600.0)
+
+WORKFLOWS_DIR = BASE_DIR / "workflows"
+PARAMS_DIR = BASE_DIR / "params"
+
+# Largest output image the worker accepts from a backend, in bytes.
+ASSET_MAX_BYTES = envint("ASSET_MAX_BYTES", 64 * 1024 * 1024)
+THUMBNAIL_SIZE = envint("THUMBNAIL_SIZE", 320)
+# Largest input image an operator may upload with a brief.
+UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
+
+# A reviewer may not decide on a generation from their own brief, unless this is on
+# (for one-person teams).
+ALLOW_SELF_REVIEW = envbool("ALLOW_SELF_REVIEW", False)
+
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "reviewapp": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+        "comfybridge": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    },
+}

@@ -1,0 +1,43 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect
+from django.urls import path
+
+from reviewapp.accounts import permissions
+from reviewapp.accounts.views import login_only
+from reviewapp.audit import views as audit_views
+from reviewapp.briefs import views as brief_views
+from reviewapp.catalog import views as catalog_views
+from reviewapp.review import views as review_views
+
+
+@login_only
+def home(request):
+    if permissions.can_review(request.user):
+        return redirect("review_queue")
+    if permissions.can_submit(request.user):
+        return redirect("workflow_list")
+    if permissions.can_view_audit(request.user):
+        return redirect("audit_list")
+    return redirect("brief_list")
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("workflows/", catalog_views.workflow_list, name="workflow_list"),
+    path("workflows/<slug:slug>/new/", brief_views.brief_new, name="brief_new"),
+    path("briefs/", brief_views.brief_list, name="brief_list"),
+    path("briefs/<int:pk>/", brief_views.brief_detail, name="brief_detail"),
+    path("briefs/<int:pk>/status.json", brief_views.brief_status, name="brief_status"),
+    path("assets/<int:pk>/", brief_views.asset_file, name="asset_file"),
+    path("assets/<int:pk>/thumb/", brief_views.asset_thumbnail, name="asset_thumbnail"),
+    path("review/", review_views.queue, name="review_queue"),
+    path("generations/<int:pk>/", review_views.generation_detail, name="generation_detail"),
+    path("generations/<int:pk>/approve/", review_views.approve, name="generation_approve"),
+    path("generations/<int:pk>/reject/", review_views.reject, name="generation_reject"),
+    path("generations/<int:pk>/regenerate/", review_views.regenerate, name="generation_regenerate"),
+    path("audit/", audit_views.audit_list, name="audit_list"),
+    path("admin/", admin.site.urls),
+]
