@@ -53,8 +53,9 @@ class WorkflowRejected(ComfyError):
     binding targets that input, the schema property.
     """
 
-    def __init__(self, messages: list[str], *, error: dict | None = None,
-                 node_errors: dict | None = None):
+    def __init__(
+        self, messages: list[str], *, error: dict | None = None, node_errors: dict | None = None
+    ):
         self.messages = list(messages)
         self.error = error or {}
         self.node_errors = node_errors or {}
@@ -64,8 +65,9 @@ class WorkflowRejected(ComfyError):
 class ExecutionFailed(ComfyError):
     """A node raised at run time (``execution_error``)."""
 
-    def __init__(self, *, node_id: str, node_type: str, exception_type: str,
-                 exception_message: str):
+    def __init__(
+        self, *, node_id: str, node_type: str, exception_type: str, exception_message: str
+    ):
         self.node_id = node_id
         self.node_type = node_type
         self.exception_type = exception_type
@@ -83,3 +85,11 @@ class RunTimeout(ComfyError):
     """The run did not finish within the caller's deadline. The prompt may still run."""
 
     retryable = True
+
+
+class DownloadTooLarge(ComfyError):
+    """A file from ``/view`` was larger than the caller's limit."""
+
+
+class OutputMissing(ComfyError):
+    """``/view`` has no such file (404): it was deleted, or the reference is wrong."""

@@ -1,0 +1,191 @@
+"""Command line: run a workflow with parameters, or check that a backend answers.
+
+python -m comfybridge run workflows/color_swatch.api.json --set color=0xFF8000 --out out/
+python -m comfybridge health http://127.0.0.1:8188
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, TextIO
+
+from .catalog import Catalog
+from .client import ComfyClient, Progress
+from .contract import Contract, stamp_save_prefixes
+from .errors import ComfyError, ContractError, ParamsInvalid
+
+DEFAULT_URL = "http://127.0.0.1:8188"
+
+
+def parse_value(prop: dict, text: str) -> Any:
+    """A ``--set`` value converted to the property's JSON type."""
+    kinds = prop.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+    if "integer" in kinds:
+        if prop.get("format") == "x-color" and text.startswith("#"):
+            return int(text[1:], 16)
+        try:
+            return int(text)
+        except ValueError:
+            return int(text, 0)  # 0xFF8000
+    if "number" in kinds:
+        return float(text)
+    if "boolean" in kinds:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{text!r} is not true or false")
+    return text
+
+
+def parse_sets(contract: Contract, pairs: list[str]) -> dict:
+    params: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            errors.setdefault("", []).append(f"--set {pair!r} is not NAME=VALUE")
+            continue
+        prop = contract.properties.get(name)
+        if prop is None:
+            errors.setdefault("", []).append(f"unknown parameter {name!r}")
+            continue
+        try:
+            params[name] = parse_value(prop, text)
+        except ValueError as exc:
+            errors.setdefault(name, []).append(str(exc))
+    if errors:
+        raise ParamsInvalid(errors)
+    return params
+
+
+class ProgressBar:
+    """One line on a terminal, redrawn in place; whole lines otherwise."""
+
+    def __init__(self, stream: TextIO, width: int = 30):
+        self.stream = stream
+        self.width = width
+        self.tty = stream.isatty()
+        self.last_shown = -1
+
+    def __call__(self, progress: Progress) -> None:
+        percent = int(progress.fraction * 100)
+        if not self.tty and percent < 100 and percent - self.last_shown < 10:
+            return
+        self.last_shown = percent
+        filled = int(self.width * progress.fraction)
+        bar = "#" * filled + "." * (self.width - filled)
+        node = f" node {progress.node} {progress.value}/{progress.max}" if progress.node else ""
+        line = f"[{bar}] {percent:3d}%{node}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self.width + 30))
+            if progress.fraction >= 1:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def default_schema(workflow: Path) -> Path:
+    name = workflow.name.removesuffix(".api.json").removesuffix(".json")
+    return workflow.resolve().parent.parent / "params" / f"{name}.schema.json"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    workflow = Path(args.workflow)
+    schema_path = Path(args.schema) if args.schema else default_schema(workflow)
+    graph = json.loads(workflow.read_text("utf-8"))
+    contract = Contract.from_schema(json.loads(schema_path.read_text("utf-8")))
+    params = contract.validate(parse_sets(contract, args.set or []))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    prompt_id = str(uuid.uuid4())
+    with ComfyClient(args.url, timeout=args.http_timeout) as client:
+        if not args.no_check:
+            contract.check_graph(graph, Catalog(client.object_info()))
+        for name in contract.image_properties():
+            if name in params:
+                path = Path(params[name])
+                ref = client.upload_image(path.read_bytes(), path.name)
+                params[name] = ref.load_name
+        patched = stamp_save_prefixes(contract.patch(graph, params), prompt_id[:8])
+        print(f"prompt {prompt_id} on {args.url}", file=sys.stderr)
+        result = client.run(
+            patched,
+            prompt_id=prompt_id,
+            timeout=args.timeout,
+            on_progress=None if args.quiet else ProgressBar(sys.stderr),
+            contract=contract,
+        )
+        images = result.outputs if args.previews else result.saved
+        for image in images:
+            target = out / image.filename
+            target.write_bytes(client.download(image, max_bytes=args.max_bytes))
+            print(target)
+    if not images:
+        print("the run produced no images", file=sys.stderr)
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    with ComfyClient(args.url, timeout=args.http_timeout) as client:
+        stats = client.system_stats()
+        queue = client.queue()
+    system = stats.get("system", {})
+    devices = ", ".join(d.get("name", "?") for d in stats.get("devices", [])) or "none"
+    running = len(queue.get("queue_running") or [])
+    pending = len(queue.get("queue_pending") or [])
+    print(
+        f"ok: ComfyUI {system.get('comfyui_version', '?')} at {args.url}; "
+        f"devices: {devices}; running {running}, pending {pending}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m comfybridge", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--http-timeout", type=float, default=30.0, help="seconds per request")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a workflow and write its images")
+    run.add_argument("workflow", help="an API-format graph, e.g. workflows/NAME.api.json")
+    run.add_argument("--schema", help="its parameter schema (default: params/NAME.schema.json)")
+    run.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter (repeat)")
+    run.add_argument("--out", default=".", help="folder for the images (default: .)")
+    run.add_argument("--url", default=os.environ.get("COMFYUI_URL", DEFAULT_URL))
+    run.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole run")
+    run.add_argument("--max-bytes", type=int, default=256 * 1024 * 1024, help="per image")
+    run.add_argument("--previews", action="store_true", help="also write temporary previews")
+    run.add_argument("--no-check", action="store_true", help="skip the /object_info check")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    health = commands.add_parser("health", help="check that a backend answers")
+    health.add_argument("url", nargs="?", default=os.environ.get("COMFYUI_URL", DEFAULT_URL))
+    health.set_defaults(func=cmd_health)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ParamsInvalid, ContractError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ComfyError as exc:
+        retry = " (temporary; try again)" if exc.retryable else ""
+        print(f"error: {type(exc).__name__}: {exc}{retry}", file=sys.stderr)
+        return 1
