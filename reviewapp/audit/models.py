@@ -28,6 +28,9 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )  # fmt: skip
+    # Snapshots of the actor, hashed with the row: the foreign key above may become
+    # NULL when the user is deleted, these never change.
+    actor_ref = models.BigIntegerField(null=True, blank=True)
     actor_name = models.CharField(max_length=150)
     action = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=64)
@@ -55,7 +58,7 @@ class AuditEvent(models.Model):
     def canonical(self) -> bytes:
         payload = {
             "created_at": self.created_at.isoformat(),
-            "actor_id": self.actor_id,
+            "actor_ref": self.actor_ref,
             "actor_name": self.actor_name,
             "action": self.action,
             "target_type": self.target_type,

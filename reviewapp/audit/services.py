@@ -28,10 +28,12 @@ def record(
         chain, _ = AuditChain.objects.select_for_update().get_or_create(
             pk=1, defaults={"last_hash": GENESIS}
         )
+        user = actor if actor is not None and actor.is_authenticated else None
         event = AuditEvent(
             created_at=timezone.now(),
-            actor=actor if actor is not None and actor.is_authenticated else None,
-            actor_name=actor.get_username() if actor is not None else "system",
+            actor=user,
+            actor_ref=user.pk if user else None,
+            actor_name=user.get_username() if user else "system",
             action=action,
             target_type=target._meta.label_lower,
             target_id=str(target.pk),

@@ -1,0 +1,104 @@
+"""Shared fixtures: standing users per role, loaded workflows, real Redis, the simulator."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis as redis_lib
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+
+from reviewapp.accounts import roles
+
+PASSWORD = "test-password-123"
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    # Hashing a password for real costs ~0.3 s; tests log in a lot.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_user(username: str, *role_names: str) -> User:
+    user = User.objects.create_user(username, password=PASSWORD)
+    user.groups.set(Group.objects.filter(name__in=role_names))
+    return user
+
+
+@pytest.fixture
+def operator(db):
+    return make_user("olivia", roles.OPERATOR)
+
+
+@pytest.fixture
+def reviewer(db):
+    return make_user("rémi", roles.REVIEWER)
+
+
+@pytest.fixture
+def wfadmin(db):
+    return make_user("wanda", roles.WORKFLOW_ADMIN)
+
+
+@pytest.fixture
+def auditor(db):
+    return make_user("aldo", roles.AUDITOR)
+
+
+@pytest.fixture
+def workflows(db):
+    """The shipped workflows, loaded as published versions."""
+    call_command("load_workflows", verbosity=0)
+    from reviewapp.catalog.models import Workflow
+
+    return {wf.slug: wf for wf in Workflow.objects.all()}
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """Real Redis: REDIS_URL when set (make test sets it), else a private embedded one."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    from reviewapp.lib.devredis import EmbeddedRedis
+
+    with EmbeddedRedis() as server:
+        yield server.url
+
+
+@pytest.fixture
+def rq_queue(settings, redis_url):
+    """The default queue on real Redis, emptied before and after the test."""
+    import django_rq
+
+    settings.RQ_QUEUES = {"default": {"URL": redis_url, "DEFAULT_TIMEOUT": 300}}
+    connection = redis_lib.from_url(redis_url)
+    connection.flushdb()
+    queue = django_rq.get_queue("default")
+    yield queue
+    connection.flushdb()
+
+
+@pytest.fixture(scope="session")
+def sim_server(tmp_path_factory):
+    """One simulator for the session (state is per prompt id, so tests do not collide)."""
+    from comfybridge.sim.process import SimProcess
+
+    with SimProcess(step_ms=2, data_dir=tmp_path_factory.mktemp("sim")) as sim:
+        yield sim
+
+
+@pytest.fixture
+def comfy(settings, sim_server):
+    settings.COMFYUI_URLS = [sim_server.url]
+    return sim_server
+
+
+def run_worker(queue) -> None:
+    """Run every job on the queue in this process (burst mode), like a worker would."""
+    from rq import SimpleWorker
+
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
