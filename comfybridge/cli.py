@@ -73,7 +73,7 @@ class ProgressBar:
         self.stream = stream
         self.width = width
         self.tty = stream.isatty()
-        self.last_shown = -1
+        self.last_shown = -100
 
     def __call__(self, progress: Progress) -> None:
         percent = int(progress.fraction * 100)
