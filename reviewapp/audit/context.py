@@ -2,11 +2,13 @@
 
 import contextvars
 
-_ctx: contextvars.ContextVar[dict] = contextvars.ContextVar("audit_request_context", default={})
+_ctx: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "audit_request_context", default=None
+)
 
 
 def current_request_context() -> dict:
-    return _ctx.get()
+    return _ctx.get() or {}
 
 
 def set_request_context(values: dict):

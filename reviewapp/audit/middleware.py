@@ -11,7 +11,9 @@ class RequestContextMiddleware:
 
     def __call__(self, request):
         request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
-        token = set_request_context({"request_id": request_id, "ip": request.META.get("REMOTE_ADDR")})
+        token = set_request_context(
+            {"request_id": request_id, "ip": request.META.get("REMOTE_ADDR")}
+        )
         try:
             response = self.get_response(request)
         finally:

@@ -55,6 +55,14 @@ class AuditEvent(models.Model):
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action}"
 
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("audit events are append-only")
+
     def canonical(self) -> bytes:
         payload = {
             "created_at": self.created_at.isoformat(),
@@ -73,14 +81,6 @@ class AuditEvent(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise TypeError("audit events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("audit events are append-only")
 
 
 class AuditChain(models.Model):

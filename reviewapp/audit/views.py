@@ -11,7 +11,9 @@ from reviewapp.audit.models import AuditEvent
 @require(permissions.can_view_audit)
 def audit_list(request):
     events = AuditEvent.objects.select_related("actor").order_by("-id")
-    filters = {k: request.GET.get(k, "").strip() for k in ("actor", "action", "workflow", "since", "until")}
+    filters = {
+        k: request.GET.get(k, "").strip() for k in ("actor", "action", "workflow", "since", "until")
+    }
     if filters["actor"]:
         events = events.filter(actor_name=filters["actor"])
     if filters["action"]:

@@ -69,8 +69,13 @@ def _claim(generation_id: int):
         except ParamsInvalid as exc:
             generation.mark_failed(f"parameters no longer valid: {exc}")
             generation.save()
-            record("generation.failed", actor=None, target=generation,
-                   workflow_slug=version.workflow.slug, changes={"error": generation.error})
+            record(
+                "generation.failed",
+                actor=None,
+                target=generation,
+                workflow_slug=version.workflow.slug,
+                changes={"error": generation.error},
+            )
             return None
         backend = choose_backend()
         generation.mark_submitting(prompt_id=uuid.uuid4(), backend=backend)
@@ -87,7 +92,9 @@ def _execute(generation: Generation, contract: Contract, client: ComfyClient) ->
                 data = fh.read()
             ref = client.upload_image(data, params[name].rsplit("/", 1)[-1])
             params[name] = ref.load_name
-    graph = stamp_save_prefixes(contract.patch(version.graph, params), generation.prompt_id.hex[:12])
+    graph = stamp_save_prefixes(
+        contract.patch(version.graph, params), generation.prompt_id.hex[:12]
+    )
     prompt_id = str(generation.prompt_id)
     client.submit(graph, prompt_id=prompt_id, contract=contract)
 
@@ -95,10 +102,13 @@ def _execute(generation: Generation, contract: Contract, client: ComfyClient) ->
         locked = Generation.objects.select_for_update().get(pk=generation.pk)
         locked.mark_running()
         locked.save()
-        record("generation.started", actor=None, target=locked,
-               workflow_slug=version.workflow.slug,
-               changes={"backend": locked.backend, "prompt_id": prompt_id,
-                        "attempt": locked.attempt})
+        record(
+            "generation.started",
+            actor=None,
+            target=locked,
+            workflow_slug=version.workflow.slug,
+            changes={"backend": locked.backend, "prompt_id": prompt_id, "attempt": locked.attempt},
+        )
 
     result = client.wait(
         prompt_id,
@@ -106,7 +116,9 @@ def _execute(generation: Generation, contract: Contract, client: ComfyClient) ->
         on_progress=ProgressWriter(generation.pk),
         contract=contract,
     )
-    stored = [_store_output(client, output) for output in result.outputs]
+    # Only what SaveImage wrote is reviewed; PreviewImage temp files are not deliverables.
+    outputs = result.saved
+    stored = [_store_output(client, output) for output in outputs]
     if not stored:
         raise _NoOutputs()
 
@@ -115,7 +127,7 @@ def _execute(generation: Generation, contract: Contract, client: ComfyClient) ->
         if locked.status != Generation.Status.RUNNING:
             logger.info("%s became %s while running; outputs not attached", locked, locked.status)
             return
-        for output, (name, thumb_name, info, size) in zip(result.outputs, stored, strict=True):
+        for output, (name, thumb_name, info, size) in zip(outputs, stored, strict=True):
             Asset.objects.get_or_create(
                 generation=locked,
                 node_id=output.node_id,
@@ -128,8 +140,13 @@ def _execute(generation: Generation, contract: Contract, client: ComfyClient) ->
             )  # fmt: skip
         locked.mark_awaiting_review()
         locked.save()
-        record("generation.awaiting_review", actor=None, target=locked,
-               workflow_slug=version.workflow.slug, changes={"assets": len(stored)})
+        record(
+            "generation.awaiting_review",
+            actor=None,
+            target=locked,
+            workflow_slug=version.workflow.slug,
+            changes={"assets": len(stored)},
+        )
     try:
         client.delete_history(prompt_id)
     except ComfyError:
@@ -170,9 +187,9 @@ class ProgressWriter:
             return
         self._last = now
         text = f"node {progress.node}: {progress.value}/{progress.max}" if progress.node else ""
-        Generation.objects.filter(
-            pk=self.generation_id, status=Generation.Status.RUNNING
-        ).update(progress=max(0.0, min(1.0, progress.fraction)), progress_text=text[:200])
+        Generation.objects.filter(pk=self.generation_id, status=Generation.Status.RUNNING).update(
+            progress=max(0.0, min(1.0, progress.fraction)), progress_text=text[:200]
+        )
 
 
 def _handle_failure(generation_id: int, exc: ComfyError) -> None:
@@ -191,8 +208,13 @@ def _handle_failure(generation_id: int, exc: ComfyError) -> None:
             delay = RETRY_DELAYS[min(generation.attempt - 1, len(RETRY_DELAYS) - 1)]
             generation.mark_requeued(f"attempt {generation.attempt} failed: {exc}; retrying")
             generation.save()
-            record("generation.retry_scheduled", actor=None, target=generation,
-                   workflow_slug=slug, changes={"error": str(exc), "delay_s": delay})
+            record(
+                "generation.retry_scheduled",
+                actor=None,
+                target=generation,
+                workflow_slug=slug,
+                changes={"error": str(exc), "delay_s": delay},
+            )
             queue = generation.brief.workflow_version.workflow.queue
             transaction.on_commit(
                 lambda: enqueue_generation(generation_id, queue, delay=delay), robust=True
@@ -200,8 +222,13 @@ def _handle_failure(generation_id: int, exc: ComfyError) -> None:
             return
         generation.mark_failed(str(exc))
         generation.save()
-        record("generation.failed", actor=None, target=generation, workflow_slug=slug,
-               changes={"error": str(exc), "retryable": exc.retryable})
+        record(
+            "generation.failed",
+            actor=None,
+            target=generation,
+            workflow_slug=slug,
+            changes={"error": str(exc), "retryable": exc.retryable},
+        )
 
 
 def _fail(generation_id: int, message: str) -> None:

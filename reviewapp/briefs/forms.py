@@ -77,7 +77,9 @@ def field_for(name: str, spec: dict, required: bool) -> forms.Field:
     fmt = spec.get("format")
 
     if fmt == "x-image":
-        return ImageUploadField(**common, widget=forms.ClearableFileInput(attrs={"accept": "image/*"}))
+        return ImageUploadField(
+            **common, widget=forms.ClearableFileInput(attrs={"accept": "image/*"})
+        )
     if fmt == "x-color":
         return ColorField(**common)
     if "enum" in spec:

@@ -23,8 +23,9 @@ def run_generation(generation_id: int) -> None:
     run(generation_id)
 
 
-def enqueue_generation(generation_id: int, queue_name: str = "default", *,
-                       delay: float | None = None):
+def enqueue_generation(
+    generation_id: int, queue_name: str = "default", *, delay: float | None = None
+):
     """Put the generation's job on its queue, unless a live job for it is there already.
 
     Call it on commit (services do), so a worker never looks for a row that is not
@@ -36,8 +37,12 @@ def enqueue_generation(generation_id: int, queue_name: str = "default", *,
     if existing is not None and existing.get_status(refresh=False) in _LIVE:
         logger.info("job %s is already %s; not enqueued again", job_id, existing.get_status())
         return existing
-    kwargs = {"job_id": job_id, "result_ttl": 3600, "failure_ttl": 7 * 24 * 3600,
-              "description": f"run generation {generation_id}"}
+    kwargs = {
+        "job_id": job_id,
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 24 * 3600,
+        "description": f"run generation {generation_id}",
+    }
     if delay:
         return queue.enqueue_in(timedelta(seconds=delay), run_generation, generation_id, **kwargs)
     return queue.enqueue(run_generation, generation_id, **kwargs)

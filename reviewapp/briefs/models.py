@@ -93,7 +93,9 @@ class Generation(models.Model):
     ACTIVE = frozenset({Status.QUEUED, Status.SUBMITTING, Status.RUNNING})
     TERMINAL = frozenset({Status.APPROVED, Status.REJECTED, Status.FAILED, Status.CANCELLED})
     DECIDABLE = frozenset({Status.AWAITING_REVIEW})
-    REGENERABLE = frozenset({Status.AWAITING_REVIEW, Status.REJECTED, Status.APPROVED, Status.FAILED})
+    REGENERABLE = frozenset(
+        {Status.AWAITING_REVIEW, Status.REJECTED, Status.APPROVED, Status.FAILED}
+    )
 
     ALLOWED = {
         Status.QUEUED: {Status.SUBMITTING, Status.FAILED, Status.CANCELLED},

@@ -20,7 +20,9 @@ class NotPublished(Exception):
 
 
 @transaction.atomic
-def submit_brief(version: WorkflowVersion, params: dict, *, actor, files: dict | None = None) -> Brief:
+def submit_brief(
+    version: WorkflowVersion, params: dict, *, actor, files: dict | None = None
+) -> Brief:
     """Validate `params` against the version's schema, store the brief and its first
     generation, audit it, and enqueue the run once the transaction commits.
 
@@ -51,10 +53,20 @@ def submit_brief(version: WorkflowVersion, params: dict, *, actor, files: dict |
         upload.save()
     generation = Generation.objects.create(brief=brief, params=clean, created_by=actor)
     slug = version.workflow.slug
-    record("brief.submitted", actor=actor, target=brief, workflow_slug=slug,
-           changes={"version": version.number, "params": clean})
-    record("generation.queued", actor=actor, target=generation, workflow_slug=slug,
-           changes={"brief": brief.pk, "seed": clean.get("seed")})
+    record(
+        "brief.submitted",
+        actor=actor,
+        target=brief,
+        workflow_slug=slug,
+        changes={"version": version.number, "params": clean},
+    )
+    record(
+        "generation.queued",
+        actor=actor,
+        target=generation,
+        workflow_slug=slug,
+        changes={"brief": brief.pk, "seed": clean.get("seed")},
+    )
     _enqueue_on_commit(generation)
     return brief
 
@@ -81,9 +93,13 @@ def create_child_generation(parent: Generation, params: dict, *, actor) -> Gener
         brief=parent.brief, parent=parent, params=clean, created_by=actor
     )
     changed = {k: [parent.params.get(k), v] for k, v in clean.items() if parent.params.get(k) != v}
-    record("generation.queued", actor=actor, target=child,
-           workflow_slug=version.workflow.slug,
-           changes={"brief": parent.brief_id, "parent": parent.pk, "changed": changed})
+    record(
+        "generation.queued",
+        actor=actor,
+        target=child,
+        workflow_slug=version.workflow.slug,
+        changes={"brief": parent.brief_id, "parent": parent.pk, "changed": changed},
+    )
     _enqueue_on_commit(child)
     return child
 
@@ -105,7 +121,12 @@ def requeue_orphans(*, older_than_s: float = 60.0) -> list[int]:
     for generation in queued:
         queue_name = generation.brief.workflow_version.workflow.queue
         job = django_rq.get_queue(queue_name).fetch_job(generation.rq_job_id)
-        if job is None or job.get_status(refresh=False) in ("finished", "failed", "canceled", "stopped"):
+        if job is None or job.get_status(refresh=False) in (
+            "finished",
+            "failed",
+            "canceled",
+            "stopped",
+        ):
             enqueue_generation(generation.pk, queue_name)
             requeued.append(generation.pk)
     return requeued

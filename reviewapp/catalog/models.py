@@ -64,9 +64,7 @@ class WorkflowVersion(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            stored = (
-                WorkflowVersion.objects.filter(pk=self.pk).values(*self.CONTENT_FIELDS).first()
-            )
+            stored = WorkflowVersion.objects.filter(pk=self.pk).values(*self.CONTENT_FIELDS).first()
             if stored and any(stored[f] != getattr(self, f) for f in self.CONTENT_FIELDS):
                 raise ValueError(f"{self} is immutable: make a new version instead")
         super().save(*args, **kwargs)

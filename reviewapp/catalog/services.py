@@ -57,8 +57,9 @@ def read_pair(api_path: Path, params_dir: Path) -> tuple[str, dict, dict]:
 
 
 @transaction.atomic
-def add_version(slug: str, graph: dict, schema: dict, *, actor, source: str = "",
-                publish: bool = True) -> tuple[WorkflowVersion, bool]:
+def add_version(
+    slug: str, graph: dict, schema: dict, *, actor, source: str = "", publish: bool = True
+) -> tuple[WorkflowVersion, bool]:
     """Store graph + schema as a new version of `slug` unless an identical one exists.
 
     Returns (version, created). A new version is published when `publish` is set,

@@ -32,14 +32,18 @@ def _decide(generation, action, *, actor, reason="") -> Decision:
     locked = _locked(generation)
     if not permissions.can_decide(actor, locked):
         raise PermissionDenied("you may not decide on this generation")
-    done_status = {Decision.Action.APPROVE: Generation.Status.APPROVED,
-                   Decision.Action.REJECT: Generation.Status.REJECTED}[action]
+    done_status = {
+        Decision.Action.APPROVE: Generation.Status.APPROVED,
+        Decision.Action.REJECT: Generation.Status.REJECTED,
+    }[action]
     if locked.status == done_status:
         # A double submit (or a second click) is not a second decision.
         return locked.decisions.filter(action=action).first()
     if locked.status not in Generation.DECIDABLE:
-        raise DecisionRefused(f"{locked} is {locked.get_status_display().lower()}; "
-                              "only images awaiting review can be decided")
+        raise DecisionRefused(
+            f"{locked} is {locked.get_status_display().lower()}; "
+            "only images awaiting review can be decided"
+        )
     old = locked.status
     if action == Decision.Action.APPROVE:
         locked.mark_approved()
@@ -47,9 +51,13 @@ def _decide(generation, action, *, actor, reason="") -> Decision:
         locked.mark_rejected()
     locked.save()
     decision = Decision.objects.create(generation=locked, action=action, reason=reason, actor=actor)
-    record(f"generation.{locked.status}", actor=actor, target=locked,
-           workflow_slug=locked.brief.workflow_version.workflow.slug,
-           changes={"status": [old, locked.status], **({"reason": reason} if reason else {})})
+    record(
+        f"generation.{locked.status}",
+        actor=actor,
+        target=locked,
+        workflow_slug=locked.brief.workflow_version.workflow.slug,
+        changes={"status": [old, locked.status], **({"reason": reason} if reason else {})},
+    )
     return decision
 
 

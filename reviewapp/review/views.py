@@ -15,9 +15,11 @@ from reviewapp.review import services
 @require(permissions.can_review)
 def queue(request):
     status = request.GET.get("status", "")
-    generations = Generation.objects.visible_to(request.user).select_related(
-        "brief__workflow_version__workflow", "brief__created_by"
-    ).prefetch_related("assets")
+    generations = (
+        Generation.objects.visible_to(request.user)
+        .select_related("brief__workflow_version__workflow", "brief__created_by")
+        .prefetch_related("assets")
+    )
     if status in Generation.Status.values:
         generations = generations.filter(status=status)
     # Pending first, oldest first within them, then everything else newest first.
@@ -33,8 +35,12 @@ def queue(request):
     return render(
         request,
         "review/queue.html",
-        {"page": page, "status": status, "statuses": Generation.Status.choices,
-         "awaiting": awaiting},
+        {
+            "page": page,
+            "status": status,
+            "statuses": Generation.Status.choices,
+            "awaiting": awaiting,
+        },
     )
 
 
@@ -132,7 +138,5 @@ def regenerate(request, pk):
         return redirect("generation_detail", pk=generation.pk)
     except PermissionDenied:
         raise
-    messages.success(
-        request, f"Regenerating as #{child.pk} with seed {child.params.get('seed')}."
-    )
+    messages.success(request, f"Regenerating as #{child.pk} with seed {child.params.get('seed')}.")
     return redirect("generation_detail", pk=child.pk)

@@ -47,7 +47,7 @@ def test_a_deleted_row_is_found_at_its_successor(trail):
     victim, successor = trail[3], trail[4]
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [victim.pk])
-    checked, bad, why = verify_chain()
+    _, bad, why = verify_chain()
     assert bad.pk == successor.pk and "predecessor" in why
 
 

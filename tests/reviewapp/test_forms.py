@@ -1,11 +1,11 @@
 import io
 
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from reviewapp.briefs.forms import brief_form_class
 from reviewapp.catalog.services import read_pair
-from django.conf import settings
 
 
 def schema_of(slug):
@@ -14,8 +14,15 @@ def schema_of(slug):
 
 
 def sdxl_data(**overrides):
-    data = {"prompt": "a red bicycle", "negative": "", "seed": "42", "width": "1024",
-            "height": "1024", "steps": "30", "cfg": "6.5"}
+    data = {
+        "prompt": "a red bicycle",
+        "negative": "",
+        "seed": "42",
+        "width": "1024",
+        "height": "1024",
+        "steps": "30",
+        "cfg": "6.5",
+    }
     data.update(overrides)
     return data
 

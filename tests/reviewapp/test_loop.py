@@ -68,22 +68,27 @@ def test_a_brief_goes_from_form_to_approval(
         ("generation.awaiting_review", "system"),
         ("generation.approved", "rémi"),
     ]
-    checked, bad, why = verify_chain()
+    checked, _, why = verify_chain()
     assert why == "" and checked == len(AuditEvent.objects.all())
 
 
 def test_regenerate_runs_a_child_with_a_new_seed(
     client, operator, reviewer, workflows, rq_queue, comfy, django_capture_on_commit_callbacks
 ):
-    from reviewapp.catalog.models import WorkflowVersion
     from reviewapp.briefs import services
+    from reviewapp.catalog.models import WorkflowVersion
 
     version = WorkflowVersion.objects.get(workflow__slug="sdxl_base_refiner", status="published")
     with django_capture_on_commit_callbacks(execute=True):
         brief = services.submit_brief(
             version,
-            {"prompt": "a lighthouse at dawn", "seed": 12, "width": 768, "height": 768,
-             "steps": 10},
+            {
+                "prompt": "a lighthouse at dawn",
+                "seed": 12,
+                "width": 768,
+                "height": 768,
+                "steps": 10,
+            },
             actor=operator,
         )
         run_worker(rq_queue)
@@ -107,7 +112,7 @@ def test_regenerate_runs_a_child_with_a_new_seed(
     assert child.assets.get().sha256 != parent.assets.get().sha256
 
     page = client.get(reverse("generation_detail", args=[child.pk])).content.decode()
-    assert f"regenerated from" in page and f"seed: 12 → {child.params['seed']}" in page
+    assert "regenerated from" in page and f"seed: 12 → {child.params['seed']}" in page
 
 
 def test_reject_needs_a_reason(client, operator, reviewer, workflows):
@@ -132,8 +137,14 @@ def test_steps_500_is_refused_at_the_field_and_nothing_is_queued(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("brief_new", args=["sdxl_base_refiner"]),
-            {"prompt": "p", "seed": "1", "width": "1024", "height": "1024", "steps": "500",
-             "cfg": "6.5"},
+            {
+                "prompt": "p",
+                "seed": "1",
+                "width": "1024",
+                "height": "1024",
+                "steps": "500",
+                "cfg": "6.5",
+            },
         )
     assert response.status_code == 200
     assert "less than or equal to 50" in response.context["form"].errors["steps"][0]

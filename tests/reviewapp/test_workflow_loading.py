@@ -17,8 +17,9 @@ def dirs(tmp_path):
 
 
 def load(dirs):
-    call_command("load_workflows", "--workflows", str(dirs[0]), "--params", str(dirs[1]),
-                 verbosity=0)
+    call_command(
+        "load_workflows", "--workflows", str(dirs[0]), "--params", str(dirs[1]), verbosity=0
+    )
 
 
 def test_loading_publishes_one_version_per_workflow(db, dirs):

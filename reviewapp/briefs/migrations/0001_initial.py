@@ -7,94 +7,189 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('catalog', '0001_initial'),
+        ("catalog", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Brief',
+            name="Brief",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('params', models.JSONField()),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='briefs', to=settings.AUTH_USER_MODEL)),
-                ('workflow_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='briefs', to='catalog.workflowversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("params", models.JSONField()),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="briefs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workflow_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="briefs",
+                        to="catalog.workflowversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Generation',
+            name="Generation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('params', models.JSONField()),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('submitting', 'Submitting'), ('running', 'Running'), ('awaiting_review', 'Awaiting review'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=20)),
-                ('prompt_id', models.UUIDField(blank=True, null=True, unique=True)),
-                ('backend', models.CharField(blank=True, max_length=255)),
-                ('attempt', models.PositiveIntegerField(default=0)),
-                ('progress', models.FloatField(default=0.0)),
-                ('progress_text', models.CharField(blank=True, max_length=200)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('brief', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='generations', to='briefs.brief')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='generations', to=settings.AUTH_USER_MODEL)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='briefs.generation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("params", models.JSONField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("submitting", "Submitting"),
+                            ("running", "Running"),
+                            ("awaiting_review", "Awaiting review"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("prompt_id", models.UUIDField(blank=True, null=True, unique=True)),
+                ("backend", models.CharField(blank=True, max_length=255)),
+                ("attempt", models.PositiveIntegerField(default=0)),
+                ("progress", models.FloatField(default=0.0)),
+                ("progress_text", models.CharField(blank=True, max_length=200)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "brief",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="generations",
+                        to="briefs.brief",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="generations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="briefs.generation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Asset',
+            name="Asset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('node_id', models.CharField(max_length=32)),
-                ('index', models.PositiveIntegerField()),
-                ('file', models.FileField(upload_to='assets/%Y/%m/')),
-                ('thumbnail', models.FileField(upload_to='thumbs/%Y/%m/')),
-                ('sha256', models.CharField(db_index=True, max_length=64)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('size', models.PositiveIntegerField()),
-                ('content_type', models.CharField(default='image/png', max_length=64)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('generation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assets', to='briefs.generation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("node_id", models.CharField(max_length=32)),
+                ("index", models.PositiveIntegerField()),
+                ("file", models.FileField(upload_to="assets/%Y/%m/")),
+                ("thumbnail", models.FileField(upload_to="thumbs/%Y/%m/")),
+                ("sha256", models.CharField(db_index=True, max_length=64)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("size", models.PositiveIntegerField()),
+                ("content_type", models.CharField(default="image/png", max_length=64)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "generation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="assets",
+                        to="briefs.generation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['generation', 'node_id', 'index'],
+                "ordering": ["generation", "node_id", "index"],
             },
         ),
         migrations.CreateModel(
-            name='Upload',
+            name="Upload",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('property_name', models.CharField(max_length=100)),
-                ('file', models.FileField(upload_to='inputs/%Y/%m/')),
-                ('sha256', models.CharField(max_length=64)),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('brief', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='uploads', to='briefs.brief')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("property_name", models.CharField(max_length=100)),
+                ("file", models.FileField(upload_to="inputs/%Y/%m/")),
+                ("sha256", models.CharField(max_length=64)),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "brief",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="uploads",
+                        to="briefs.brief",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='generation',
-            index=models.Index(fields=['status', 'created_at'], name='gen_status_created_idx'),
+            model_name="generation",
+            index=models.Index(fields=["status", "created_at"], name="gen_status_created_idx"),
         ),
         migrations.AddConstraint(
-            model_name='generation',
-            constraint=models.CheckConstraint(condition=models.Q(('progress__gte', 0), ('progress__lte', 1)), name='gen_progress_0_1'),
+            model_name="generation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("progress__gte", 0), ("progress__lte", 1)),
+                name="gen_progress_0_1",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='asset',
-            constraint=models.UniqueConstraint(fields=('generation', 'node_id', 'index'), name='asset_unique_output'),
+            model_name="asset",
+            constraint=models.UniqueConstraint(
+                fields=("generation", "node_id", "index"), name="asset_unique_output"
+            ),
         ),
     ]

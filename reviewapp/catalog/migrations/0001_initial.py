@@ -5,44 +5,82 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Workflow',
+            name="Workflow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=100, unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('queue', models.CharField(default='default', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=100, unique=True)),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("queue", models.CharField(default="default", max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['title'],
+                "ordering": ["title"],
             },
         ),
         migrations.CreateModel(
-            name='WorkflowVersion',
+            name="WorkflowVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('graph', models.JSONField()),
-                ('schema', models.JSONField()),
-                ('checksum', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('published', 'Published'), ('retired', 'Retired')], default='draft', max_length=16)),
-                ('source', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('workflow', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='catalog.workflow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("graph", models.JSONField()),
+                ("schema", models.JSONField()),
+                ("checksum", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("published", "Published"),
+                            ("retired", "Retired"),
+                        ],
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                ("source", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "workflow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="catalog.workflow",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['workflow', '-number'],
-                'constraints': [models.UniqueConstraint(fields=('workflow', 'number'), name='wfv_unique_number'), models.UniqueConstraint(fields=('workflow', 'checksum'), name='wfv_unique_checksum'), models.UniqueConstraint(condition=models.Q(('status', 'published')), fields=('workflow',), name='wfv_one_published_per_workflow')],
+                "ordering": ["workflow", "-number"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("workflow", "number"), name="wfv_unique_number"
+                    ),
+                    models.UniqueConstraint(
+                        fields=("workflow", "checksum"), name="wfv_unique_checksum"
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "published")),
+                        fields=("workflow",),
+                        name="wfv_one_published_per_workflow",
+                    ),
+                ],
             },
         ),
     ]

@@ -9,6 +9,12 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         checked, bad, why = verify_chain()
         if why:
-            where = f"event #{bad.pk} ({bad.action} at {bad.created_at:%Y-%m-%d %H:%M:%S})" if bad else "the end of the chain"
-            raise CommandError(f"audit chain broken at {where}: {why} ({checked} events verified before it)")
+            where = (
+                f"event #{bad.pk} ({bad.action} at {bad.created_at:%Y-%m-%d %H:%M:%S})"
+                if bad
+                else "the end of the chain"
+            )
+            raise CommandError(
+                f"audit chain broken at {where}: {why} ({checked} events verified before it)"
+            )
         self.stdout.write(f"audit chain intact: {checked} events")

@@ -12,8 +12,9 @@ class Command(BaseCommand):
     help = "Enqueue again generations the database has as queued but Redis has lost."
 
     def add_arguments(self, parser):
-        parser.add_argument("--every", type=float, default=0,
-                            help="repeat every N seconds (0: run once)")
+        parser.add_argument(
+            "--every", type=float, default=0, help="repeat every N seconds (0: run once)"
+        )
         parser.add_argument("--older-than", type=float, default=60.0)
 
     def handle(self, *args, **options):
