@@ -259,7 +259,8 @@ class ProgressState:
     def __init__(self, prompt: dict, prompt_id: str, hub: Hub):
         self.prompt_id = prompt_id
         self.hub = hub
-        self.nodes = {nid: {"state": "pending", "value": 0, "max": 1} for nid in prompt}
+        # Insertion order is the order nodes first became active, as in ComfyUI.
+        self.nodes: dict[str, dict] = {}
 
     def _send(self) -> None:
         nodes = {
@@ -280,16 +281,19 @@ class ProgressState:
             "progress_state", {"prompt_id": self.prompt_id, "nodes": nodes}, self.hub.client_id
         )
 
+    def _node(self, nid: str) -> dict:
+        return self.nodes.setdefault(nid, {"state": "pending", "value": 0, "max": 1})
+
     def start(self, nid: str) -> None:
-        self.nodes[nid].update(state="running", value=0.0, max=1.0)
+        self._node(nid).update(state="running", value=0.0, max=1.0)
         self._send()
 
     def update(self, nid: str, value: Any, maximum: Any) -> None:
-        self.nodes[nid].update(state="running", value=value, max=maximum)
+        self._node(nid).update(state="running", value=value, max=maximum)
         self._send()
 
     def finish(self, nid: str) -> None:
-        s = self.nodes[nid]
+        s = self._node(nid)
         s.update(state="finished", value=s["max"])
         self._send()
 
