@@ -319,6 +319,7 @@ class ComfyClient:
         self._ws_last_ping = 0.0
         self._buffer: OrderedDict[str, deque] = OrderedDict()
         self._node_counts: dict[str, int] = {}
+        self._decided: deque[str] = deque(maxlen=_BUFFERED_PROMPTS)
 
     # -- context manager -----------------------------------------------------------------
 
@@ -614,6 +615,8 @@ class ComfyClient:
             self._node_counts.pop(next(iter(self._node_counts)))
 
     def _stash(self, prompt_id: str, message: dict) -> None:
+        if prompt_id in self._decided:
+            return  # late messages of a prompt whose outcome is already known
         queue = self._buffer.get(prompt_id)
         if queue is None:
             queue = self._buffer[prompt_id] = deque(maxlen=_BUFFERED_MESSAGES)
@@ -638,7 +641,10 @@ class ComfyClient:
         """
         deadline = time.monotonic() + timeout
         tracker = _ProgressTracker(self._node_counts.get(prompt_id), on_progress)
-        poll_at = time.monotonic()  # a first look at once: it may have finished already
+        # A prompt submitted through this socket reports its own end over it; anything else
+        # (submitted elsewhere, or the socket dropped since) is looked up at once.
+        followed = prompt_id in self._node_counts and self._ws is not None and self._ws.connected
+        poll_at = time.monotonic() + (self.poll_interval if followed else 0.0)
         absent_since: float | None = None
         last_problem = ""
         for message in self._buffer.pop(prompt_id, ()):
@@ -652,6 +658,9 @@ class ComfyClient:
                 except ComfyUnavailable as exc:
                     state, last_problem = "unreachable", str(exc)
                 if isinstance(state, dict):
+                    self._decided.append(prompt_id)
+                    self._buffer.pop(prompt_id, None)
+                    self._node_counts.pop(prompt_id, None)
                     return self._decide(prompt_id, state, tracker)
                 if state == "absent":
                     absent_since = absent_since or now
