@@ -384,3 +384,15 @@ def test_sim_lost_messages_and_5xx_replies_neither_fail_nor_duplicate_runs(tmp_p
         assert len(done) == 8
         time.sleep(0.5)
         assert all(_executions(log, prompt_id) == 1 for prompt_id in done)
+
+
+def test_sim_oversized_websocket_frames_are_refused_without_failing_the_run():
+    # Sampler previews arrive as binary frames bigger than this limit: the client drops the
+    # socket rather than buffer them, reconnects, and still reads the outcome from /history.
+    graph = json.loads((ROOT / "workflows/sdxl_base_refiner.api.json").read_text())
+    with (
+        _sim_class()(step_ms=5) as proc,
+        ComfyClient(proc.url, max_frame_bytes=256, poll_interval=0.3) as client,
+    ):
+        result = client.run(fresh(graph), timeout=60)
+        assert [o.node_id for o in result.saved] == ["9"]
