@@ -113,7 +113,7 @@ def _execute(generation: Generation, contract: Contract, client: ComfyClient) ->
     result = client.wait(
         prompt_id,
         timeout=settings.GENERATION_RUN_TIMEOUT,
-        on_progress=ProgressWriter(generation.pk),
+        on_progress=ProgressWriter(generation.pk, graph),
         contract=contract,
     )
     # Only what SaveImage wrote is reviewed; PreviewImage temp files are not deliverables.
@@ -176,8 +176,9 @@ def _store_output(client: ComfyClient, output: OutputImage):
 class ProgressWriter:
     """Writes progress onto the row, at most a few times a second."""
 
-    def __init__(self, generation_id: int):
+    def __init__(self, generation_id: int, graph: dict):
         self.generation_id = generation_id
+        self.classes = {node_id: node.get("class_type", "") for node_id, node in graph.items()}
         self._last = 0.0
 
     def __call__(self, progress: Progress) -> None:
@@ -186,7 +187,11 @@ class ProgressWriter:
         if not done and now - self._last < PROGRESS_WRITE_INTERVAL:
             return
         self._last = now
-        text = f"node {progress.node}: {progress.value}/{progress.max}" if progress.node else ""
+        text = ""
+        if progress.node:
+            text = self.classes.get(progress.node) or f"node {progress.node}"
+            if progress.max > 1:
+                text += f" step {progress.value}/{progress.max}"
         Generation.objects.filter(pk=self.generation_id, status=Generation.Status.RUNNING).update(
             progress=max(0.0, min(1.0, progress.fraction)), progress_text=text[:200]
         )

@@ -20,6 +20,18 @@ class DecisionRefused(Exception):
     """The generation is not in a state that allows this decision."""
 
 
+def has_seed(generation: Generation) -> bool:
+    """Whether the workflow takes a seed (a model-free one may not: it just runs again)."""
+    return "seed" in generation.brief.workflow_version.schema.get("properties", {})
+
+
+def new_seed(old: int | None) -> int:
+    seed = old
+    while seed == old:
+        seed = random.randint(0, SEED_MAX)
+    return seed
+
+
 def _locked(generation: Generation) -> Generation:
     return (
         Generation.objects.select_for_update()
@@ -84,11 +96,8 @@ def regenerate(generation: Generation, *, actor, params: dict | None = None) -> 
         raise DecisionRefused(f"{locked} is still {locked.get_status_display().lower()}")
     if params is None:
         params = dict(locked.params)
-        old_seed = params.get("seed")
-        new_seed = old_seed
-        while new_seed == old_seed:
-            new_seed = random.randint(0, SEED_MAX)
-        params["seed"] = new_seed
+        if has_seed(locked):
+            params["seed"] = new_seed(locked.params.get("seed"))
     child = create_child_generation(locked, params, actor=actor)
     Decision.objects.create(
         generation=locked, action=Decision.Action.REGENERATE, child=child, actor=actor

@@ -89,6 +89,7 @@ def generation_detail(request, pk):
             "can_regenerate": permissions.can_regenerate(request.user, generation)
             and generation.status in Generation.REGENERABLE,
             "next_pending": next_pending,
+            "has_seed": services.has_seed(generation),
             "changes": changes,
         },
     )
@@ -138,5 +139,6 @@ def regenerate(request, pk):
         return redirect("generation_detail", pk=generation.pk)
     except PermissionDenied:
         raise
-    messages.success(request, f"Regenerating as #{child.pk} with seed {child.params.get('seed')}.")
+    seed = f" with seed {child.params['seed']}" if "seed" in child.params else ""
+    messages.success(request, f"Regenerating as #{child.pk}{seed}.")
     return redirect("generation_detail", pk=child.pk)

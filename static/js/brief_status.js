@@ -20,6 +20,8 @@
     error.textContent = gen.error;
     error.classList.toggle("hidden", !gen.error);
     const thumb = card.querySelector(".thumb");
+    const placeholder = thumb.querySelector(".placeholder");
+    if (placeholder) placeholder.textContent = gen.status_label;
     if (gen.thumbnails.length && !thumb.querySelector("img")) {
       thumb.innerHTML = "";
       gen.thumbnails.forEach((id) => {

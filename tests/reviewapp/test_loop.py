@@ -91,6 +91,7 @@ def test_regenerate_runs_a_child_with_a_new_seed(
             },
             actor=operator,
         )
+    with django_capture_on_commit_callbacks(execute=True):
         run_worker(rq_queue)
     parent = brief.generations.get()
     parent.refresh_from_db()
@@ -150,3 +151,36 @@ def test_steps_500_is_refused_at_the_field_and_nothing_is_queued(
     assert "less than or equal to 50" in response.context["form"].errors["steps"][0]
     assert Brief.objects.count() == 0
     assert rq_queue.count == 0
+
+
+def test_an_inpaint_brief_uploads_its_image_and_mask_to_the_backend(
+    client, operator, workflows, rq_queue, comfy, django_capture_on_commit_callbacks
+):
+    from pathlib import Path
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    fixtures = Path(__file__).parent.parent / "fixtures"
+    login(client, operator)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("brief_new", args=["sdxl_inpaint_masked"]),
+            {
+                "prompt": "a blue vase",
+                "seed": "7",
+                "width": "768",
+                "height": "768",
+                "steps": "10",
+                "image": SimpleUploadedFile("photo.png", (fixtures / "peer_rgba.png").read_bytes()),
+                "mask": SimpleUploadedFile("mask.png", (fixtures / "peer_mask.png").read_bytes()),
+            },
+        )
+    assert response.status_code == 302, response.context["form"].errors
+    brief = Brief.objects.get()
+    assert {u.property_name for u in brief.uploads.all()} == {"image", "mask"}
+    with django_capture_on_commit_callbacks(execute=True):
+        run_worker(rq_queue)
+    generation = brief.generations.get()
+    assert generation.status == Generation.Status.AWAITING_REVIEW, generation.error
+    asset = generation.assets.get()
+    assert (asset.width, asset.height) == (768, 768)

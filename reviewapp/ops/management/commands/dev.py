@@ -25,6 +25,10 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = (
         "Development only: migrate, load workflows, create demo accounts, then run Redis "
@@ -44,7 +48,7 @@ class Command(BaseCommand):
             raise CommandError("`dev` is for development only and refuses to run with DEBUG off")
         self.children: list[tuple[str, subprocess.Popen]] = []
         self.redis = None
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
             self.prepare()
             env = self.start_services(options)
@@ -94,7 +98,9 @@ class Command(BaseCommand):
         self.spawn("web", [*manage, "runserver", f"127.0.0.1:{options['port']}"], env)
 
     def spawn(self, name, argv, env):
-        proc = subprocess.Popen(argv, env=env)
+        # Own session: Ctrl-C reaches only this supervisor, which then stops the children
+        # in order (web first, Redis last) instead of all at once.
+        proc = subprocess.Popen(argv, env=env, start_new_session=True)
         self.children.append((name, proc))
         return proc
 
@@ -116,16 +122,17 @@ class Command(BaseCommand):
             time.sleep(0.5)
 
     def stop_all(self):
-        for _, proc in reversed(self.children):
+        # Newest first: the web server and the worker stop while Redis and the
+        # simulator still answer, so a job in flight can finish or hand back cleanly.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for name, proc in reversed(self.children):
             if proc.poll() is None:
                 proc.terminate()
-        deadline = time.monotonic() + 10
-        for name, proc in self.children:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.stdout.write(f"{name} did not stop; killing it")
-                proc.kill()
-                proc.wait()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.stdout.write(f"{name} did not stop in 15 s; killing it")
+                    proc.kill()
+                    proc.wait()
         if self.redis is not None:
             self.redis.stop()

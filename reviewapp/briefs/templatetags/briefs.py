@@ -1,0 +1,26 @@
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+@register.simple_tag
+def param_rows(params: dict, schema: dict) -> list[tuple[str, str]]:
+    """Parameters as (label, display value) in the schema's order, colours as swatches."""
+    props = schema.get("properties", {})
+    order = sorted(params, key=lambda k: (props.get(k, {}).get("x-order", 1000), k))
+    rows = []
+    for name in order:
+        spec = props.get(name, {})
+        value = params[name]
+        if spec.get("format") == "x-color" and isinstance(value, int):
+            hex_value = f"#{value:06x}"
+            shown = format_html(
+                '<span class="swatch" style="background:{}"></span> {}', hex_value, hex_value
+            )
+        elif spec.get("format") == "x-image":
+            shown = str(value).rsplit("/", 1)[-1]
+        else:
+            shown = value
+        rows.append((spec.get("title") or name, shown))
+    return rows
