@@ -131,12 +131,21 @@ UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
 # (for one-person teams).
 ALLOW_SELF_REVIEW = envbool("ALLOW_SELF_REVIEW", False)
 
+# The reasons a reviewer picks from when rejecting (free text may be added).
+REJECT_REASON_TAGS = envlist(
+    "REJECT_REASON_TAGS",
+    "Off-brand,Visual artifacts,Wrong product,Text or logo errors,Composition,Not safe to publish",
+)
+
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 3600)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    # Preloading binds the whole domain to HTTPS for months: the domain owner opts in.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
