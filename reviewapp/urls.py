@@ -17,6 +17,8 @@ def home(request):
         return redirect("review_queue")
     if permissions.can_submit(request.user):
         return redirect("workflow_list")
+    if permissions.can_manage_workflows(request.user):
+        return redirect("manage_list")
     if permissions.can_view_audit(request.user):
         return redirect("audit_list")
     return redirect("brief_list")
@@ -34,10 +36,35 @@ urlpatterns = [
     path("assets/<int:pk>/", brief_views.asset_file, name="asset_file"),
     path("assets/<int:pk>/thumb/", brief_views.asset_thumbnail, name="asset_thumbnail"),
     path("review/", review_views.queue, name="review_queue"),
+    path("review/bulk/", review_views.bulk_decide, name="review_bulk"),
     path("generations/<int:pk>/", review_views.generation_detail, name="generation_detail"),
     path("generations/<int:pk>/approve/", review_views.approve, name="generation_approve"),
     path("generations/<int:pk>/reject/", review_views.reject, name="generation_reject"),
     path("generations/<int:pk>/regenerate/", review_views.regenerate, name="generation_regenerate"),
+    path(
+        "generations/<int:pk>/regenerate/edit/",
+        review_views.regenerate_edit,
+        name="generation_regenerate_edit",
+    ),
+    path(
+        "generations/<int:pk>/compare/<int:other>/",
+        review_views.compare,
+        name="generation_compare",
+    ),
+    path("manage/workflows/", catalog_views.manage_list, name="manage_list"),
+    path("manage/workflows/import/", catalog_views.manage_import, name="manage_import"),
+    path("manage/workflows/<slug:slug>/", catalog_views.manage_workflow, name="manage_workflow"),
+    path(
+        "manage/workflows/<slug:slug>/v<int:number>/publish/",
+        catalog_views.version_publish,
+        name="version_publish",
+    ),
+    path(
+        "manage/workflows/<slug:slug>/v<int:number>/retire/",
+        catalog_views.version_retire,
+        name="version_retire",
+    ),
     path("audit/", audit_views.audit_list, name="audit_list"),
+    path("audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("admin/", admin.site.urls),
 ]

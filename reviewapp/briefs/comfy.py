@@ -1,23 +1,95 @@
-"""The one place that builds comfybridge objects from Django settings."""
+"""The one place that builds comfybridge objects from Django settings.
+
+Each process (web server, each worker) gets one ``BackendPool``, built on first use from
+``COMFYUI_URLS`` and rebuilt if those settings change (tests override them). Credentials can be
+given in the URLs (``http://user:pass@host:8188``); they are never part of the URL returned.
+"""
 
 from __future__ import annotations
 
-import random
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
-from comfybridge.client import ComfyClient
+from comfybridge.client import ComfyClient, split_credentials
+from comfybridge.pool import BackendPool, NoBackendReady
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_pool: BackendPool | None = None
+_pool_key: tuple | None = None
 
 
 def backend_urls() -> list[str]:
     return list(settings.COMFYUI_URLS)
 
 
-def choose_backend() -> str:
-    # Pools with health and queue depth come with the backend pool; until then
-    # spread runs at random over the configured backends.
-    return random.choice(backend_urls())
+def _warmup_graph() -> dict | None:
+    # Optional: an API-format workflow every backend runs once after it starts.
+    path = getattr(settings, "COMFYUI_WARMUP_WORKFLOW", "")
+    return json.loads(Path(path).read_text("utf-8")) if path else None
+
+
+def pool() -> BackendPool:
+    """This process's pool of the configured backends."""
+    global _pool, _pool_key
+    key = (
+        tuple(settings.COMFYUI_URLS),
+        settings.COMFYUI_TIMEOUT,
+        getattr(settings, "COMFYUI_WARMUP_WORKFLOW", ""),
+    )
+    with _lock:
+        if _pool is None or _pool_key != key:
+            if _pool is not None:
+                _pool.close()
+            _pool = BackendPool(
+                backend_urls(), timeout=settings.COMFYUI_TIMEOUT, warmup_graph=_warmup_graph()
+            )
+            _pool_key = key
+        return _pool
+
+
+def choose_backend(graph: Mapping[str, Any] | None = None) -> str:
+    """The ready backend with the shortest queue (able to run ``graph`` when given).
+
+    When none is ready, the least bad one is returned anyway and the reason logged: the run then
+    fails there with the backend's own error (unreachable: retried; missing model: rejected),
+    through the caller's usual failure handling.
+    """
+    backends = pool()
+    try:
+        return backends.choose(graph)
+    except NoBackendReady as exc:
+        fallback = _least_bad(exc)
+        logger.warning("%s; trying %s anyway", exc, fallback)
+        return fallback
+
+
+def _least_bad(exc: NoBackendReady) -> str:
+    rank = {"warming": 0, "cold": 1, "down": 2, "incapable": 3}
+    best = min(exc.statuses, key=lambda s: (rank.get(s.state, 4), s.failures))
+    return best.url
 
 
 def client_for(url: str) -> ComfyClient:
-    return ComfyClient(url, timeout=settings.COMFYUI_TIMEOUT)
+    """A client for ``url`` with its credentials; the caller closes it."""
+    try:
+        return pool().client(url)
+    except KeyError:
+        # A backend no longer configured (a row from before a settings change).
+        return ComfyClient(split_credentials(url)[0], timeout=settings.COMFYUI_TIMEOUT)
+
+
+def report_failure(url: str, error: BaseException | None = None) -> bool:
+    """Tell this process's pool that a run on ``url`` failed (backend errors only count)."""
+    return pool().report_failure(url, error)
+
+
+def report_success(url: str) -> None:
+    pool().report_success(url)

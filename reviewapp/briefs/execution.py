@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from comfybridge.client import ComfyClient, OutputImage, Progress
-from comfybridge.contract import Contract, stamp_save_prefixes
+from comfybridge.contract import Contract, checksum, stamp_save_prefixes
 from comfybridge.errors import ComfyError, ParamsInvalid
 from reviewapp.audit.services import record
 from reviewapp.briefs.comfy import choose_backend, client_for
@@ -96,11 +96,14 @@ def _execute(generation: Generation, contract: Contract, client: ComfyClient) ->
         contract.patch(version.graph, params), generation.prompt_id.hex[:12]
     )
     prompt_id = str(generation.prompt_id)
+    fingerprint, comfyui_version = backend_fingerprint(client, graph)
     client.submit(graph, prompt_id=prompt_id, contract=contract)
 
     with transaction.atomic():
         locked = Generation.objects.select_for_update().get(pk=generation.pk)
         locked.mark_running()
+        locked.backend_fingerprint = fingerprint
+        locked.comfyui_version = comfyui_version[:32]
         locked.save()
         record(
             "generation.started",
@@ -151,6 +154,27 @@ def _execute(generation: Generation, contract: Contract, client: ComfyClient) ->
         client.delete_history(prompt_id)
     except ComfyError:
         logger.info("could not delete history of %s; the backend keeps it", prompt_id)
+
+
+# backend URL -> (fetched at, object_info, ComfyUI version). Per process: a worker runs
+# many jobs against the same few backends, and their node catalogue rarely changes.
+_BACKEND_INFO: dict[str, tuple[float, dict, str]] = {}
+BACKEND_INFO_TTL = 300.0
+
+
+def backend_fingerprint(client: ComfyClient, graph: dict) -> tuple[str, str]:
+    """sha256 over the backend's object_info entries of the classes this graph uses
+    and its ComfyUI version: two runs with the same fingerprint ran the same nodes."""
+    cached = _BACKEND_INFO.get(client.base_url)
+    if cached is None or time.monotonic() - cached[0] > BACKEND_INFO_TTL:
+        stats = client.system_stats()
+        version = str(stats.get("system", {}).get("comfyui_version", ""))
+        cached = (time.monotonic(), client.object_info(), version)
+        _BACKEND_INFO[client.base_url] = cached
+    _, object_info, version = cached
+    classes = sorted({node.get("class_type", "") for node in graph.values()})
+    payload = {"comfyui_version": version, "nodes": {c: object_info.get(c) for c in classes}}
+    return checksum(payload), version
 
 
 class _NoOutputs(ComfyError):

@@ -118,6 +118,10 @@ class Generation(models.Model):
     # Chosen by us and stored before the POST, so a retry can find the prompt again.
     prompt_id = models.UUIDField(null=True, blank=True, unique=True)
     backend = models.CharField(max_length=255, blank=True)
+    # What ran it: sha256 over the backend's object_info entries of the graph's classes
+    # plus its ComfyUI version, so "same version, different result" can be explained.
+    backend_fingerprint = models.CharField(max_length=64, blank=True)
+    comfyui_version = models.CharField(max_length=32, blank=True)
     attempt = models.PositiveIntegerField(default=0)
     progress = models.FloatField(default=0.0)
     progress_text = models.CharField(max_length=200, blank=True)

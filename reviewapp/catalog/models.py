@@ -12,6 +12,8 @@ class Workflow(models.Model):
     description = models.TextField(blank=True)
     # RQ queue (and so the pool of backends) that runs this workflow.
     queue = models.CharField(max_length=64, default="default")
+    # Distinct reviewers who must approve before a generation counts as approved.
+    required_approvals = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

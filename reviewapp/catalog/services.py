@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,10 @@ def add_version(
     retiring the one published before it.
     """
     check_workflow(graph, schema)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,99}", slug):
+        raise ContractError(
+            [f"workflow name {slug!r} must be lowercase letters, digits, '_' or '-'"]
+        )
     digest = checksum({"graph": graph, "schema": schema})
     workflow, wf_created = Workflow.objects.select_for_update().get_or_create(
         slug=slug,
@@ -96,8 +101,19 @@ def add_version(
     return version, True
 
 
+class VersionStateError(Exception):
+    """Publishing or retiring is not possible from the version's current state."""
+
+
 @transaction.atomic
 def publish_version(version: WorkflowVersion, *, actor) -> None:
+    """Make `version` the one new briefs use; the one published before is retired.
+
+    Publishing an older (retired) version is how a workflow is rolled back.
+    """
+    version = WorkflowVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status == WorkflowVersion.Status.PUBLISHED:
+        return
     previous = (
         WorkflowVersion.objects.select_for_update()
         .filter(workflow=version.workflow_id, status=WorkflowVersion.Status.PUBLISHED)
@@ -117,6 +133,51 @@ def publish_version(version: WorkflowVersion, *, actor) -> None:
         workflow_slug=version.workflow.slug,
         changes={"number": version.number, "replaces": previous.number if previous else None},
     )
+
+
+@transaction.atomic
+def retire_version(version: WorkflowVersion, *, actor) -> None:
+    """Stop offering `version` for new briefs; briefs that pinned it keep working."""
+    version = WorkflowVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status == WorkflowVersion.Status.RETIRED:
+        return
+    old = version.status
+    version.status = WorkflowVersion.Status.RETIRED
+    version.save(update_fields=["status"])
+    record(
+        "workflow.version_retired",
+        actor=actor,
+        target=version,
+        workflow_slug=version.workflow.slug,
+        changes={"number": version.number, "status": [old, version.status]},
+    )
+
+
+def import_version(
+    slug: str, graph_bytes: bytes, schema_bytes: bytes, *, actor, publish: bool = False
+) -> tuple[WorkflowVersion, bool]:
+    """An admin's upload of NAME.api.json + NAME.schema.json as a new version (a draft
+    unless `publish`). Raises ContractError in plain words."""
+    problems = []
+    parsed = {}
+    for label, raw in (("graph (.api.json)", graph_bytes), ("schema (.schema.json)", schema_bytes)):
+        try:
+            value = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            problems.append(f"the {label} is not valid JSON: {exc}")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"the {label} must be a JSON object")
+            continue
+        parsed[label] = value
+    if problems:
+        raise ContractError(problems)
+    graph, schema = parsed["graph (.api.json)"], parsed["schema (.schema.json)"]
+    if "nodes" in graph and "links" in graph:
+        raise ContractError(
+            ["the graph is in ComfyUI's UI format; export it with 'Export (API)' instead"]
+        )
+    return add_version(slug, graph, schema, actor=actor, source="upload", publish=publish)
 
 
 def load_directory(workflows_dir: Path, params_dir: Path, *, actor=None) -> list[LoadResult]:

@@ -1,15 +1,89 @@
-from django.shortcuts import render
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from reviewapp.accounts.views import login_only
+from comfybridge.errors import ContractError
+from reviewapp.accounts import permissions
+from reviewapp.accounts.views import login_only, require
+from reviewapp.catalog import services
+from reviewapp.catalog.diff import diff_versions
+from reviewapp.catalog.forms import ImportVersionForm
 from reviewapp.catalog.models import Workflow, WorkflowVersion
 
 
 @login_only
 def workflow_list(request):
-    workflows = (
-        Workflow.objects.filter(versions__status=WorkflowVersion.Status.PUBLISHED)
-        .distinct()
-        .prefetch_related("versions")
-    )
-    rows = [(wf, next(v for v in wf.versions.all() if v.status == "published")) for wf in workflows]
+    versions = WorkflowVersion.objects.filter(
+        status=WorkflowVersion.Status.PUBLISHED
+    ).select_related("workflow")
+    rows = [(v.workflow, v) for v in sorted(versions, key=lambda v: v.workflow.title)]
     return render(request, "catalog/workflow_list.html", {"rows": rows})
+
+
+@require(permissions.can_manage_workflows)
+def manage_list(request):
+    workflows = Workflow.objects.prefetch_related("versions")
+    return render(request, "catalog/manage_list.html", {"workflows": workflows})
+
+
+@require(permissions.can_manage_workflows)
+def manage_import(request):
+    form = ImportVersionForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            version, created = services.import_version(
+                form.cleaned_data["slug"],
+                form.cleaned_data["graph"].read(),
+                form.cleaned_data["schema"].read(),
+                actor=request.user,
+                publish=form.cleaned_data["publish"],
+            )
+        except ContractError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            if created:
+                messages.success(request, f"Imported {version} ({version.get_status_display()}).")
+            else:
+                messages.info(request, f"Nothing new: identical to {version}.")
+            return redirect("manage_workflow", slug=version.workflow.slug)
+    return render(request, "catalog/manage_import.html", {"form": form})
+
+
+@require(permissions.can_manage_workflows)
+def manage_workflow(request, slug):
+    workflow = get_object_or_404(Workflow, slug=slug)
+    versions = list(workflow.versions.order_by("-number"))
+    diff = a = b = None
+    if len(versions) >= 2:
+        by_number = {v.number: v for v in versions}
+        try:
+            a = by_number.get(int(request.GET.get("a", versions[1].number)))
+            b = by_number.get(int(request.GET.get("b", versions[0].number)))
+        except ValueError:
+            a = b = None
+        if a and b:
+            diff = diff_versions(a, b)
+    return render(
+        request,
+        "catalog/manage_workflow.html",
+        {"workflow": workflow, "versions": versions, "diff": diff, "a": a, "b": b},
+    )
+
+
+@require_POST
+@require(permissions.can_manage_workflows)
+def version_publish(request, slug, number):
+    version = get_object_or_404(WorkflowVersion, workflow__slug=slug, number=number)
+    services.publish_version(version, actor=request.user)
+    messages.success(request, f"{version} is published; new briefs use it.")
+    return redirect("manage_workflow", slug=slug)
+
+
+@require_POST
+@require(permissions.can_manage_workflows)
+def version_retire(request, slug, number):
+    version = get_object_or_404(WorkflowVersion, workflow__slug=slug, number=number)
+    services.retire_version(version, actor=request.user)
+    messages.success(request, f"{version} is retired; briefs that used it keep working.")
+    return redirect("manage_workflow", slug=slug)

@@ -18,6 +18,10 @@ class Decision(models.Model):
     )
     action = models.CharField(max_length=16, choices=Action.choices)
     reason = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    # Sent with the form that made the decision: a double submit finds this row again
+    # instead of deciding twice.
+    idempotency_key = models.UUIDField(null=True, blank=True, unique=True)
     # For a regenerate: the child generation it created.
     child = models.OneToOneField(
         "briefs.Generation", null=True, blank=True, on_delete=models.SET_NULL,
@@ -28,6 +32,14 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # One approval per reviewer per generation; N approvals need N people.
+            models.UniqueConstraint(
+                fields=["generation", "actor"],
+                condition=models.Q(action="approve"),
+                name="decision_one_approval_per_reviewer",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.get_action_display()} {self.generation} by {self.actor}"

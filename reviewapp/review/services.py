@@ -1,9 +1,15 @@
-"""Review decisions. Each is atomic, checks permission, and writes its audit event."""
+"""Review decisions. Each is atomic, checks permission, and writes its audit event.
+
+Every decision takes an optional idempotency key (sent with the form that made it):
+the same key twice returns the first result instead of deciding twice.
+"""
 
 from __future__ import annotations
 
 import random
+import uuid
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
@@ -40,55 +46,110 @@ def _locked(generation: Generation) -> Generation:
     )
 
 
-def _decide(generation, action, *, actor, reason="") -> Decision:
+def _replay(key: uuid.UUID | None) -> Decision | None:
+    if key is None:
+        return None
+    return Decision.objects.filter(idempotency_key=key).select_related("child").first()
+
+
+def _audit(locked: Generation, actor, old_status: str, **extra) -> None:
+    record(
+        f"generation.{locked.status}" if locked.status != old_status else "generation.approval",
+        actor=actor,
+        target=locked,
+        workflow_slug=locked.brief.workflow_version.workflow.slug,
+        changes={"status": [old_status, locked.status], **extra},
+    )
+
+
+def approvals_needed(generation: Generation) -> int:
+    return generation.brief.workflow_version.workflow.required_approvals
+
+
+@transaction.atomic
+def approve(generation: Generation, *, actor, key: uuid.UUID | None = None) -> Decision:
+    """Record the reviewer's approval; the generation is approved once the workflow's
+    number of distinct reviewers have approved it."""
+    if (done := _replay(key)) is not None:
+        return done
     locked = _locked(generation)
     if not permissions.can_decide(actor, locked):
         raise PermissionDenied("you may not decide on this generation")
-    done_status = {
-        Decision.Action.APPROVE: Generation.Status.APPROVED,
-        Decision.Action.REJECT: Generation.Status.REJECTED,
-    }[action]
-    if locked.status == done_status:
-        # A double submit (or a second click) is not a second decision.
-        return locked.decisions.filter(action=action).first()
+    mine = locked.decisions.filter(action=Decision.Action.APPROVE, actor=actor).first()
+    if mine is not None:
+        return mine  # a second click is not a second approval
+    if locked.status not in Generation.DECIDABLE:
+        raise DecisionRefused(
+            f"{locked} is {locked.get_status_display().lower()}; "
+            "only images awaiting review can be decided"
+        )
+    decision = Decision.objects.create(
+        generation=locked, action=Decision.Action.APPROVE, actor=actor, idempotency_key=key
+    )
+    approvals = locked.decisions.filter(action=Decision.Action.APPROVE).count()
+    needed = approvals_needed(locked)
+    old = locked.status
+    if approvals >= needed:
+        locked.mark_approved()
+        locked.save()
+    _audit(locked, actor, old, approvals=f"{approvals}/{needed}")
+    return decision
+
+
+@transaction.atomic
+def reject(
+    generation: Generation,
+    *,
+    actor,
+    reason: str = "",
+    tags: list[str] | None = None,
+    key: uuid.UUID | None = None,
+) -> Decision:
+    """Reject with a reason: one or more of the configured tags, free text, or both."""
+    if (done := _replay(key)) is not None:
+        return done
+    tags = [t for t in (tags or []) if t]
+    unknown = [t for t in tags if t not in settings.REJECT_REASON_TAGS]
+    if unknown:
+        raise DecisionRefused(f"unknown reason tag(s): {', '.join(unknown)}")
+    reason = (reason or "").strip()
+    if not reason and not tags:
+        raise DecisionRefused("a rejection needs a reason: pick a tag or write one")
+    locked = _locked(generation)
+    if not permissions.can_decide(actor, locked):
+        raise PermissionDenied("you may not decide on this generation")
+    if locked.status == Generation.Status.REJECTED:
+        existing = locked.decisions.filter(action=Decision.Action.REJECT).first()
+        if existing is not None and existing.actor_id == actor.pk:
+            return existing
     if locked.status not in Generation.DECIDABLE:
         raise DecisionRefused(
             f"{locked} is {locked.get_status_display().lower()}; "
             "only images awaiting review can be decided"
         )
     old = locked.status
-    if action == Decision.Action.APPROVE:
-        locked.mark_approved()
-    else:
-        locked.mark_rejected()
+    locked.mark_rejected()
     locked.save()
-    decision = Decision.objects.create(generation=locked, action=action, reason=reason, actor=actor)
-    record(
-        f"generation.{locked.status}",
+    decision = Decision.objects.create(
+        generation=locked,
+        action=Decision.Action.REJECT,
+        reason=reason,
+        tags=tags,
         actor=actor,
-        target=locked,
-        workflow_slug=locked.brief.workflow_version.workflow.slug,
-        changes={"status": [old, locked.status], **({"reason": reason} if reason else {})},
+        idempotency_key=key,
     )
+    _audit(locked, actor, old, reason=reason, tags=tags)
     return decision
 
 
 @transaction.atomic
-def approve(generation: Generation, *, actor) -> Decision:
-    return _decide(generation, Decision.Action.APPROVE, actor=actor)
-
-
-@transaction.atomic
-def reject(generation: Generation, *, actor, reason: str) -> Decision:
-    reason = (reason or "").strip()
-    if not reason:
-        raise DecisionRefused("a rejection needs a reason")
-    return _decide(generation, Decision.Action.REJECT, actor=actor, reason=reason)
-
-
-@transaction.atomic
-def regenerate(generation: Generation, *, actor, params: dict | None = None) -> Generation:
-    """A child generation: the same parameters with a new seed, or edited parameters."""
+def regenerate(
+    generation: Generation, *, actor, params: dict | None = None, key: uuid.UUID | None = None
+) -> Generation:
+    """A child generation: the same parameters with a new seed, or edited parameters
+    (validated again against the version the brief pinned)."""
+    if (done := _replay(key)) is not None:
+        return done.child
     locked = _locked(generation)
     if not permissions.can_regenerate(actor, locked):
         raise PermissionDenied("you may not regenerate this generation")
@@ -100,6 +161,33 @@ def regenerate(generation: Generation, *, actor, params: dict | None = None) -> 
             params["seed"] = new_seed(locked.params.get("seed"))
     child = create_child_generation(locked, params, actor=actor)
     Decision.objects.create(
-        generation=locked, action=Decision.Action.REGENERATE, child=child, actor=actor
+        generation=locked,
+        action=Decision.Action.REGENERATE,
+        child=child,
+        actor=actor,
+        idempotency_key=key,
     )
     return child
+
+
+def bulk_decide(
+    generations, action: str, *, actor, reason: str = "", tags: list[str] | None = None
+) -> tuple[list[Generation], list[str]]:
+    """Approve or reject several generations, each in its own transaction and audit row.
+
+    Returns (decided, problems); one refusal does not stop the others.
+    """
+    decided, problems = [], []
+    for generation in generations:
+        try:
+            if action == "approve":
+                approve(generation, actor=actor)
+            elif action == "reject":
+                reject(generation, actor=actor, reason=reason, tags=tags)
+            else:
+                raise DecisionRefused(f"unknown bulk action {action!r}")
+        except (DecisionRefused, PermissionDenied) as exc:
+            problems.append(f"#{generation.pk}: {exc or 'not allowed'}")
+        else:
+            decided.append(generation)
+    return decided, problems

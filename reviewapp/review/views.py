@@ -1,47 +1,116 @@
+import uuid
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, IntegerField, Value, When
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
 from comfybridge.errors import ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
+from reviewapp.briefs.forms import brief_form_class
 from reviewapp.briefs.models import Generation
+from reviewapp.catalog.models import Workflow
 from reviewapp.review import services
+from reviewapp.review.lineage import lineage_tree, param_changes
+
+QUEUE_SORTS = {
+    "oldest": ("created_at", "id"),
+    "newest": ("-created_at", "-id"),
+}
+
+
+def _queue_filters(request) -> dict:
+    return {k: request.GET.get(k, "").strip() for k in ("workflow", "status", "submitter",
+                                                        "since", "until", "sort")}  # fmt: skip
+
+
+def _filtered_queue(user, filters):
+    generations = Generation.objects.visible_to(user)
+    if filters["status"] in Generation.Status.values:
+        generations = generations.filter(status=filters["status"])
+    if filters["workflow"]:
+        generations = generations.filter(
+            brief__workflow_version__workflow__slug=filters["workflow"]
+        )
+    if filters["submitter"]:
+        generations = generations.filter(brief__created_by__username=filters["submitter"])
+    if since := parse_date(filters["since"]) if filters["since"] else None:
+        generations = generations.filter(created_at__date__gte=since)
+    if until := parse_date(filters["until"]) if filters["until"] else None:
+        generations = generations.filter(created_at__date__lte=until)
+    order = QUEUE_SORTS.get(filters["sort"], QUEUE_SORTS["oldest"])
+    if not filters["status"]:
+        # Awaiting review first, then everything else.
+        generations = generations.annotate(
+            pending=Case(
+                When(status=Generation.Status.AWAITING_REVIEW, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        order = ("pending", *order)
+    return generations.order_by(*order)
 
 
 @require(permissions.can_review)
 def queue(request):
-    status = request.GET.get("status", "")
+    filters = _queue_filters(request)
     generations = (
-        Generation.objects.visible_to(request.user)
+        _filtered_queue(request.user, filters)
         .select_related("brief__workflow_version__workflow", "brief__created_by")
         .prefetch_related("assets")
     )
-    if status in Generation.Status.values:
-        generations = generations.filter(status=status)
-    # Pending first, oldest first within them, then everything else newest first.
-    generations = generations.annotate(
-        pending=Case(
-            When(status=Generation.Status.AWAITING_REVIEW, then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        )
-    ).order_by("pending", "created_at", "id")
     page = Paginator(generations, 48).get_page(request.GET.get("page"))
     awaiting = Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW).count()
+    submitters = (
+        Generation.objects.order_by()
+        .values_list("brief__created_by__username", flat=True)
+        .distinct()
+    )
     return render(
         request,
         "review/queue.html",
         {
             "page": page,
-            "status": status,
+            "filters": filters,
             "statuses": Generation.Status.choices,
+            "workflows": Workflow.objects.order_by("slug").values_list("slug", flat=True),
+            "submitters": sorted(submitters),
             "awaiting": awaiting,
+            "reject_tags": settings.REJECT_REASON_TAGS,
         },
     )
+
+
+@require_POST
+@require(permissions.can_review)
+def bulk_decide(request):
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    action = request.POST.get("action", "")
+    generations = Generation.objects.visible_to(request.user).filter(pk__in=ids).order_by("id")
+    if not ids:
+        messages.error(request, "Select at least one image.")
+    else:
+        decided, problems = services.bulk_decide(
+            generations,
+            action,
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            tags=request.POST.getlist("tags"),
+        )
+        if decided:
+            verb = "approved" if action == "approve" else "rejected"
+            messages.success(request, f"{len(decided)} image(s) {verb}.")
+        for problem in problems:
+            messages.error(request, problem)
+    return redirect(request.POST.get("return_to") or reverse("review_queue"))
 
 
 def _visible_generation(request, pk) -> Generation:
@@ -53,53 +122,79 @@ def _visible_generation(request, pk) -> Generation:
     )
 
 
+def _awaiting_for(user):
+    pending = Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW)
+    if not settings.ALLOW_SELF_REVIEW:
+        pending = pending.exclude(brief__created_by=user)
+    return pending
+
+
+def _neighbours(user, generation):
+    """The awaiting items just after and just before this one, in queue order."""
+    if not permissions.can_review(user):
+        return None, None
+    pending = _awaiting_for(user).exclude(pk=generation.pk)
+    after = (
+        pending.filter(created_at__gt=generation.created_at)
+        | pending.filter(created_at=generation.created_at, id__gt=generation.pk)
+    ).order_by("created_at", "id")
+    before = (
+        pending.filter(created_at__lt=generation.created_at)
+        | pending.filter(created_at=generation.created_at, id__lt=generation.pk)
+    ).order_by("-created_at", "-id")
+    nxt = after.first() or pending.order_by("created_at", "id").first()
+    return nxt, before.first()
+
+
 @login_only
 def generation_detail(request, pk):
     generation = _visible_generation(request, pk)
-    lineage = (
-        generation.brief.generations.select_related("parent")
-        .prefetch_related("assets", "decisions__actor")
-        .order_by("created_at", "id")
-    )
-    next_pending = (
-        Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW)
-        .exclude(pk=generation.pk)
-        .order_by("created_at", "id")
-        .first()
-        if permissions.can_review(request.user)
-        else None
-    )
-    changes = {}
-    if generation.parent:
-        changes = {
-            k: (generation.parent.params.get(k), v)
-            for k, v in generation.params.items()
-            if generation.parent.params.get(k) != v
-        }
+    nxt, prev = _neighbours(request.user, generation)
+    next_asset = nxt.assets.first() if nxt else None
+    decisions = generation.decisions.select_related("actor", "child")
+    approvals = [d for d in decisions if d.action == "approve"]
     return render(
         request,
         "review/generation_detail.html",
         {
             "generation": generation,
             "assets": generation.assets.all(),
-            "lineage": lineage,
-            "decisions": generation.decisions.select_related("actor", "child"),
+            "tree": lineage_tree(generation.brief),
+            "decisions": decisions,
+            "approvals": len(approvals),
+            "approvals_needed": services.approvals_needed(generation),
+            "approved_by_me": any(d.actor_id == request.user.pk for d in approvals),
             "can_decide": permissions.can_decide(request.user, generation)
             and generation.status in Generation.DECIDABLE,
             "can_regenerate": permissions.can_regenerate(request.user, generation)
             and generation.status in Generation.REGENERABLE,
-            "next_pending": next_pending,
             "has_seed": services.has_seed(generation),
-            "changes": changes,
+            "next": nxt,
+            "prev": prev,
+            "next_asset": next_asset,
+            "changes": param_changes(generation.parent, generation),
+            "reject_tags": settings.REJECT_REASON_TAGS,
+            "key": uuid.uuid4(),
         },
     )
 
 
+def _key(request):
+    try:
+        return uuid.UUID(request.POST.get("key", ""))
+    except ValueError:
+        return None
+
+
 def _after_decision(request, generation):
-    target = request.POST.get("next") or ""
-    if target == "queue":
-        return redirect("review_queue")
-    return redirect("generation_detail", pk=generation.pk)
+    """Straight on to the next image awaiting review: triage is a flow."""
+    nxt, _ = _neighbours(request.user, generation)
+    if request.POST.get("then") == "stay" or nxt is None:
+        if nxt is None and request.POST.get("then") != "stay":
+            messages.info(request, "The queue is empty.")
+            return redirect("review_queue")
+        return redirect("generation_detail", pk=generation.pk)
+    return redirect("generation_detail", pk=nxt.pk)
 
 
 @require_POST
@@ -107,11 +202,15 @@ def _after_decision(request, generation):
 def approve(request, pk):
     generation = _visible_generation(request, pk)
     try:
-        services.approve(generation, actor=request.user)
+        services.approve(generation, actor=request.user, key=_key(request))
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
+        return redirect("generation_detail", pk=generation.pk)
+    generation.refresh_from_db()
+    if generation.status == Generation.Status.APPROVED:
+        messages.success(request, f"#{generation.pk} approved.")
     else:
-        messages.success(request, f"Generation #{generation.pk} approved.")
+        messages.success(request, f"#{generation.pk}: your approval is recorded.")
     return _after_decision(request, generation)
 
 
@@ -120,11 +219,17 @@ def approve(request, pk):
 def reject(request, pk):
     generation = _visible_generation(request, pk)
     try:
-        services.reject(generation, actor=request.user, reason=request.POST.get("reason", ""))
+        services.reject(
+            generation,
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            tags=request.POST.getlist("tags"),
+            key=_key(request),
+        )
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Generation #{generation.pk} rejected.")
+        return redirect("generation_detail", pk=generation.pk)
+    messages.success(request, f"#{generation.pk} rejected.")
     return _after_decision(request, generation)
 
 
@@ -133,12 +238,70 @@ def reject(request, pk):
 def regenerate(request, pk):
     generation = _visible_generation(request, pk)
     try:
-        child = services.regenerate(generation, actor=request.user)
+        child = services.regenerate(generation, actor=request.user, key=_key(request))
     except (services.DecisionRefused, ParamsInvalid) as exc:
         messages.error(request, str(exc))
         return redirect("generation_detail", pk=generation.pk)
-    except PermissionDenied:
-        raise
     seed = f" with seed {child.params['seed']}" if "seed" in child.params else ""
     messages.success(request, f"Regenerating as #{child.pk}{seed}.")
     return redirect("generation_detail", pk=child.pk)
+
+
+@login_only
+def regenerate_edit(request, pk):
+    """Regenerate with edited parameters: the form pre-filled, validated again."""
+    generation = _visible_generation(request, pk)
+    if not permissions.can_regenerate(request.user, generation):
+        raise PermissionDenied
+    schema = generation.brief.workflow_version.schema
+    form_class = brief_form_class(schema)
+    image_props = form_class.contract.image_properties()
+    if request.method == "POST":
+        form = form_class(request.POST)
+    else:
+        form = form_class(initial=generation.params)
+    for name in image_props:
+        del form.fields[name]  # the input images stay those of the brief
+    if request.method == "POST" and form.is_valid():
+        params = form.params()
+        params.update({k: generation.params[k] for k in image_props if k in generation.params})
+        try:
+            child = services.regenerate(
+                generation, actor=request.user, params=params, key=_key(request)
+            )
+        except ParamsInvalid as exc:
+            for prop, errors in exc.errors.items():
+                for error in errors:
+                    form.add_error(prop if prop in form.fields else None, error)
+        except services.DecisionRefused as exc:
+            messages.error(request, str(exc))
+            return redirect("generation_detail", pk=generation.pk)
+        else:
+            messages.success(request, f"Regenerating as #{child.pk} with your changes.")
+            return redirect("generation_detail", pk=child.pk)
+    return render(
+        request,
+        "review/regenerate_edit.html",
+        {"generation": generation, "form": form, "key": uuid.uuid4()},
+    )
+
+
+@login_only
+def compare(request, pk, other):
+    """Two generations of one brief side by side (two-up) or overlaid (slider)."""
+    left = _visible_generation(request, pk)
+    right = _visible_generation(request, other)
+    if left.brief_id != right.brief_id:
+        raise Http404("only generations of the same brief can be compared")
+    return render(
+        request,
+        "review/compare.html",
+        {
+            "left": left,
+            "right": right,
+            "left_asset": left.assets.first(),
+            "right_asset": right.assets.first(),
+            "changes": param_changes(left, right),
+            "mode": "slider" if request.GET.get("mode") == "slider" else "two-up",
+        },
+    )

@@ -47,9 +47,12 @@ def test_operator_submits_and_reviewer_decides(
     expect(page.get_by_role("heading", name=re.compile("Review queue"))).to_be_visible()
     screenshot("review_queue")
     page.locator(".gen-card .thumb").first.click()
+    detail_url = page.url
     page.fill("#reason", "orange is off-brand")
-    page.click("button.danger")
+    page.click("#reject-form button.danger")
     expect(page.locator(".messages")).to_contain_text("rejected")
+    expect(page.locator(".messages")).to_contain_text("The queue is empty")
+    page.goto(detail_url)
     screenshot("generation_rejected")
 
     page.click("text=Run again")

@@ -1,0 +1,83 @@
+"""A readable difference between two workflow versions: graph and parameter contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Schema keywords worth showing when they change: the ones that bound cost and meaning.
+SCHEMA_KEYS = (
+    "type", "title", "default", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "enum", "minLength", "maxLength", "format", "x-bind",
+)  # fmt: skip
+
+
+@dataclass
+class VersionDiff:
+    nodes_added: list[tuple[str, str]] = field(default_factory=list)  # (id, class)
+    nodes_removed: list[tuple[str, str]] = field(default_factory=list)
+    class_changed: list[tuple[str, str, str]] = field(default_factory=list)  # (id, old, new)
+    inputs_changed: list[tuple[str, str, str, object, object]] = field(default_factory=list)
+    props_added: list[str] = field(default_factory=list)
+    props_removed: list[str] = field(default_factory=list)
+    props_changed: list[tuple[str, str, object, object]] = field(default_factory=list)
+    required_changed: tuple[list[str], list[str]] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not any(
+            [self.nodes_added, self.nodes_removed, self.class_changed, self.inputs_changed,
+             self.props_added, self.props_removed, self.props_changed, self.required_changed]
+        )  # fmt: skip
+
+
+_MISSING = object()
+
+
+def _order(node_id: str):
+    return (0, int(node_id), "") if node_id.isdigit() else (1, 0, node_id)
+
+
+def diff_versions(old, new) -> VersionDiff:
+    """What changed from `old` to `new` (two WorkflowVersions, or anything with
+    .graph and .schema)."""
+    out = VersionDiff()
+    a, b = old.graph, new.graph
+    for node_id in sorted(set(a) | set(b), key=_order):
+        if node_id not in a:
+            out.nodes_added.append((node_id, b[node_id].get("class_type", "?")))
+            continue
+        if node_id not in b:
+            out.nodes_removed.append((node_id, a[node_id].get("class_type", "?")))
+            continue
+        old_class, new_class = a[node_id].get("class_type"), b[node_id].get("class_type")
+        if old_class != new_class:
+            out.class_changed.append((node_id, old_class, new_class))
+        old_inputs, new_inputs = a[node_id].get("inputs", {}), b[node_id].get("inputs", {})
+        for name in sorted(set(old_inputs) | set(new_inputs)):
+            before, after = old_inputs.get(name, _MISSING), new_inputs.get(name, _MISSING)
+            if before != after:
+                out.inputs_changed.append(
+                    (node_id, new_class or old_class, name, _shown(before), _shown(after))
+                )
+    pa = old.schema.get("properties", {})
+    pb = new.schema.get("properties", {})
+    out.props_added = [p for p in pb if p not in pa]
+    out.props_removed = [p for p in pa if p not in pb]
+    for prop in (p for p in pb if p in pa):
+        for key in SCHEMA_KEYS:
+            before, after = pa[prop].get(key, _MISSING), pb[prop].get(key, _MISSING)
+            if before != after:
+                out.props_changed.append((prop, key, _shown(before), _shown(after)))
+    ra, rb = old.schema.get("required", []), new.schema.get("required", [])
+    if set(ra) != set(rb):
+        out.required_changed = (sorted(set(rb) - set(ra)), sorted(set(ra) - set(rb)))
+    return out
+
+
+def _shown(value):
+    if value is _MISSING:
+        return "(absent)"
+    is_link = isinstance(value, list) and len(value) == 2
+    if is_link and isinstance(value[0], str) and isinstance(value[1], int):
+        return f"link from node {value[0]} output {value[1]}"
+    return value
