@@ -23,7 +23,8 @@ def _test_settings(settings, tmp_path):
 
 def make_user(username: str, *role_names: str) -> User:
     user = User.objects.create_user(username, password=PASSWORD)
-    user.groups.set(Group.objects.filter(name__in=role_names))
+    # get_or_create: transactional tests flush the tables, the migration's groups too.
+    user.groups.set([Group.objects.get_or_create(name=name)[0] for name in role_names])
     return user
 
 

@@ -141,6 +141,8 @@ class Generation(models.Model):
         indexes = [
             # The review queue: generations in a status, oldest first.
             models.Index(fields=["status", "created_at"], name="gen_status_created_idx"),
+            # The queue with "any status", newest or oldest first.
+            models.Index(fields=["created_at"], name="gen_created_idx"),
         ]
         constraints = [
             models.CheckConstraint(

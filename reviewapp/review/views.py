@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -33,8 +32,11 @@ def _queue_filters(request) -> dict:
 
 def _filtered_queue(user, filters):
     generations = Generation.objects.visible_to(user)
-    if filters["status"] in Generation.Status.values:
-        generations = generations.filter(status=filters["status"])
+    # Awaiting review unless asked otherwise: the reviewer's work, and the
+    # (status, created_at) index serves it without sorting the whole table.
+    status = filters["status"] or Generation.Status.AWAITING_REVIEW
+    if status in Generation.Status.values:
+        generations = generations.filter(status=status)
     if filters["workflow"]:
         generations = generations.filter(
             brief__workflow_version__workflow__slug=filters["workflow"]
@@ -45,18 +47,7 @@ def _filtered_queue(user, filters):
         generations = generations.filter(created_at__date__gte=since)
     if until := parse_date(filters["until"]) if filters["until"] else None:
         generations = generations.filter(created_at__date__lte=until)
-    order = QUEUE_SORTS.get(filters["sort"], QUEUE_SORTS["oldest"])
-    if not filters["status"]:
-        # Awaiting review first, then everything else.
-        generations = generations.annotate(
-            pending=Case(
-                When(status=Generation.Status.AWAITING_REVIEW, then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            )
-        )
-        order = ("pending", *order)
-    return generations.order_by(*order)
+    return generations.order_by(*QUEUE_SORTS.get(filters["sort"], QUEUE_SORTS["oldest"]))
 
 
 @require(permissions.can_review)

@@ -49,3 +49,14 @@ def screenshot(page):
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+@pytest.fixture(autouse=True)
+def _audit_chain_stays_intact(request):
+    """After every browser journey the audit trail must still verify."""
+    yield
+    if "django_db_setup" in request.fixturenames:
+        from reviewapp.audit.services import verify_chain
+
+        _, bad, why = verify_chain()
+        assert why == "", f"audit chain broken at {bad}: {why}"
