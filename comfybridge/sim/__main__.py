@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from comfybridge.sim.config import SimConfig
+from comfybridge.sim.config import CHECKPOINTS, SimConfig
 from comfybridge.sim.server import run
 
 
@@ -72,6 +72,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, bool]:
         default=None,
         help="append one JSON line per prompt execution start",
     )
+    p.add_argument(
+        "--auth",
+        metavar="TOKEN",
+        default=None,
+        help="require 'Authorization: Bearer TOKEN' on every route and the /ws upgrade (else 401)",
+    )
+    p.add_argument(
+        "--checkpoints",
+        default=None,
+        help="comma-separated checkpoint names to offer (default: the three SDXL ones)",
+    )
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(argv)
     return SimConfig(
@@ -88,6 +99,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, bool]:
         crash_after=a.crash_after,
         seed=a.seed,
         exec_log=a.exec_log,
+        auth_token=a.auth or None,
+        checkpoints=(
+            CHECKPOINTS
+            if a.checkpoints is None
+            else tuple(n.strip() for n in a.checkpoints.split(",") if n.strip())
+        ),
         argv=["comfybridge.sim", *(argv if argv is not None else sys.argv[1:])],
     ), a.verbose
 

@@ -33,31 +33,42 @@ def _base() -> dict[str, Any]:
 
 
 class Catalog:
-    def __init__(self, folders: Folders):
+    def __init__(self, folders: Folders, checkpoints: tuple[str, ...] = CHECKPOINTS):
         self.folders = folders
+        self.checkpoints = tuple(checkpoints)
+        self._entries = _base() if self.checkpoints == CHECKPOINTS else self._with_checkpoints()
+
+    def _with_checkpoints(self) -> dict[str, Any]:
+        out = copy.deepcopy(_base())
+        for entry in out.values():
+            for section in ("required", "optional"):
+                for input_name, spec in entry["input"].get(section, {}).items():
+                    if input_name in _CHECKPOINT_INPUTS and isinstance(spec[0], list):
+                        spec[0] = list(self.checkpoints)
+        return out
 
     def has(self, class_type: Any) -> bool:
-        return isinstance(class_type, str) and class_type in _base()
+        return isinstance(class_type, str) and class_type in self._entries
 
     def info(self, class_type: str) -> dict[str, Any]:
-        entry = _base()[class_type]
+        entry = self._entries[class_type]
         if class_type in _IMAGE_LIST_CLASSES:
             entry = copy.deepcopy(entry)
             entry["input"]["required"]["image"][0] = self.folders.input_images()
         return entry
 
     def all(self) -> dict[str, Any]:
-        return {name: self.info(name) for name in _base()}
+        return {name: self.info(name) for name in self._entries}
 
     def output_types(self, class_type: str) -> list[str]:
-        return _base()[class_type]["output"]
+        return self._entries[class_type]["output"]
 
     def is_output_node(self, class_type: str) -> bool:
-        return bool(_base()[class_type].get("output_node"))
+        return bool(self._entries[class_type].get("output_node"))
 
     def ordered_inputs(self, class_type: str) -> list[tuple[str, str, Any, dict]]:
         """(name, category, type, extra) for required then optional inputs."""
-        entry = _base()[class_type]
+        entry = self._entries[class_type]
         out = []
         for section in ("required", "optional"):
             specs = entry["input"].get(section, {})

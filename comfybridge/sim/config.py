@@ -34,6 +34,11 @@ class SimConfig:
     seed: int | None = None
     exec_log: Path | None = None
     max_upload_size: int = 100 * 1024 * 1024
+    # When set, every route and the /ws upgrade need ``Authorization: Bearer <token>``, as a
+    # backend behind an authenticating proxy would.
+    auth_token: str | None = None
+    # The checkpoint names offered in ckpt_name combos and /models/checkpoints.
+    checkpoints: tuple[str, ...] = CHECKPOINTS
     argv: list[str] = dataclasses.field(default_factory=list)
 
     def resolve_data_dir(self) -> Path:

@@ -109,6 +109,9 @@ class SimProcess:
                 with urllib.request.urlopen(self.url + "/system_stats", timeout=1) as r:
                     if r.status == 200:
                         return
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:
+                    return  # started with --auth: it answers, just not to us
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.05)

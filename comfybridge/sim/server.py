@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -21,7 +22,7 @@ from aiohttp import WSMsgType, web
 from PIL import Image
 
 from comfybridge.sim.catalog import Catalog
-from comfybridge.sim.config import CHECKPOINTS, SimConfig
+from comfybridge.sim.config import SimConfig
 from comfybridge.sim.executor import Executor, PromptQueue
 from comfybridge.sim.files import Folders
 from comfybridge.sim.validation import Validator
@@ -75,7 +76,7 @@ class SimServer:
         self.folders = Folders(config.resolve_data_dir())
         self.folders.clean_temp()
         self.rng = random.Random(config.seed)
-        self.catalog = Catalog(self.folders)
+        self.catalog = Catalog(self.folders, config.checkpoints)
         self.validator = Validator(self.catalog, self.folders)
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.sockets_metadata: dict[str, dict] = {}
@@ -144,6 +145,20 @@ async def fault_middleware(request: web.Request, handler):
         return web.Response(
             status=500, text="500 Internal Server Error\n\nServer got itself in trouble"
         )
+    return await handler(request)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler):
+    # --auth: stands for a proxy in front of ComfyUI that wants a bearer token everywhere,
+    # including the websocket upgrade (which is a GET like the others).
+    token = request.app[APP_KEY].config.auth_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return web.Response(
+                status=401, text="401: Unauthorized", headers={"WWW-Authenticate": "Bearer"}
+            )
     return await handler(request)
 
 
@@ -230,7 +245,7 @@ def _routes(sim: SimServer) -> web.RouteTableDef:
         folder = request.match_info["folder"]
         if folder not in MODEL_FOLDERS:
             return web.Response(status=404)
-        return web.json_response(list(CHECKPOINTS) if folder == "checkpoints" else [])
+        return web.json_response(list(sim.config.checkpoints) if folder == "checkpoints" else [])
 
     @routes.get("/extensions")
     async def get_extensions(request):
@@ -537,7 +552,7 @@ def create_app(config: SimConfig) -> web.Application:
     sim = SimServer(config)
     app = web.Application(
         client_max_size=config.max_upload_size,
-        middlewares=[origin_middleware, fault_middleware],
+        middlewares=[auth_middleware, origin_middleware, fault_middleware],
     )
     app[APP_KEY] = sim
     routes = _routes(sim)
