@@ -16,16 +16,22 @@ The rules it follows, and why:
 - ComfyUI keeps queue and history in memory. A prompt missing from both after a grace period was
   lost in a restart: ``PromptLost``, which is retryable.
 
+- A backend behind a proxy gets the same headers on every request and on the websocket
+  upgrade. Credentials in the URL (``http://user:pass@host``) become a basic-auth header and are
+  removed from the URL, so they never appear in logs or stored backend names.
+
 A ``ComfyClient`` is not thread-safe: use one per thread (each has its own session and socket).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
 import logging
 import mimetypes
+import ssl
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -33,12 +39,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 import websocket
 from websocket._abnf import continuous_frame, frame_buffer
 
+from .capabilities import BackendIncapable, Capabilities
 from .contract import Contract
 from .errors import (
     ComfyError,
@@ -58,6 +65,43 @@ DEFAULT_MAX_DOWNLOAD = 256 * 1024 * 1024
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 _BUFFERED_PROMPTS = 64
 _BUFFERED_MESSAGES = 5000
+# Status codes meaning "who are you?": the backend's or a proxy's (407) authentication.
+_AUTH_STATUSES = {401: "Unauthorized", 407: "Proxy Authentication Required"}
+
+
+class AuthRejected(ComfyError):
+    """The backend, or a proxy in front of it, refused our credentials (HTTP 401 or 407).
+
+    Not retryable: the same headers will be refused again. Fix the token or password.
+    """
+
+
+# -- credentials -----------------------------------------------------------------------------
+
+
+def bearer_auth(token: str) -> dict[str, str]:
+    """Headers for a proxy that wants a bearer token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """Headers for a proxy that wants HTTP basic authentication."""
+    raw = f"{user}:{password}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``http://user:pass@host:port/p`` -> (``http://host:port/p``, basic-auth headers).
+
+    A URL without credentials comes back unchanged (less a trailing slash) with no headers.
+    """
+    parts = urlsplit(url.strip().rstrip("/"))
+    if "@" not in parts.netloc:
+        return urlunsplit(parts), {}
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    bare = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return bare, basic_auth(unquote(user), unquote(password))
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -117,6 +161,44 @@ class RunResult:
     def saved(self) -> list[OutputImage]:
         """Outputs written to the output folder (SaveImage), not temporary previews."""
         return [o for o in self.outputs if o.type == "output"]
+
+
+@dataclass(frozen=True)
+class Device:
+    """One compute device from ``/system_stats`` (memory in bytes; None when not reported)."""
+
+    name: str
+    type: str
+    vram_total: int | None
+    vram_free: int | None
+
+
+@dataclass(frozen=True)
+class Health:
+    """A backend that answered: ``/system_stats`` plus the queue length from ``GET /prompt``.
+
+    ``ok`` is False when it answered with something that does not look like ComfyUI.
+    ``queue_remaining`` counts the running prompt and the pending ones.
+    """
+
+    url: str
+    ok: bool
+    comfyui_version: str | None
+    devices: tuple[Device, ...]
+    ram_total: int | None
+    ram_free: int | None
+    queue_remaining: int
+    latency_ms: float
+
+    @property
+    def vram_free(self) -> int | None:
+        """The most free memory on any one device (a model must fit on one)."""
+        values = [d.vram_free for d in self.devices if d.vram_free is not None]
+        return max(values) if values else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _node_key(node_id: str) -> tuple:
@@ -280,8 +362,12 @@ class _ProgressTracker:
 class ComfyClient:
     """One ComfyUI backend: an HTTP session and (lazily) one websocket.
 
-    ``headers`` are sent with every request and the websocket handshake (for a proxy's auth).
-    ``timeout`` bounds each HTTP request and the websocket handshake, in seconds.
+    ``headers`` are sent with every request and the websocket handshake (for a proxy's auth);
+    credentials in ``base_url`` become a basic-auth header (``ValueError`` if ``headers`` has
+    an Authorization too). ``https`` URLs use ``wss`` for the websocket; ``verify`` is False
+    or a CA bundle path for a proxy with a private certificate. ``timeout`` bounds each HTTP
+    request and the websocket handshake, in seconds. ``capabilities_ttl`` is how long the
+    ``/object_info`` answer is reused by ``capabilities()`` and ``check_can_run()``.
     """
 
     def __init__(
@@ -296,17 +382,27 @@ class ComfyClient:
         recv_timeout: float = 0.5,
         ping_interval: float = 20.0,
         max_frame_bytes: int = DEFAULT_MAX_FRAME,
+        verify: bool | str = True,
+        capabilities_ttl: float = 300.0,
     ):
-        parts = urlsplit(base_url.rstrip("/"))
+        bare, url_headers = split_credentials(base_url)
+        parts = urlsplit(bare)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+            raise ValueError(f"base_url must be an http(s) URL, got {bare!r}")
+        headers = dict(headers or {})
+        if url_headers and any(k.lower() == "authorization" for k in headers):
+            raise ValueError("credentials are in both the URL and the Authorization header")
+        headers.update(url_headers)
         self.base_url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
         ws_scheme = "wss" if parts.scheme == "https" else "ws"
         self.client_id = client_id or uuid.uuid4().hex
         self.ws_url = urlunsplit(
             (ws_scheme, parts.netloc, f"{parts.path}/ws", f"clientId={self.client_id}", "")
         )
-        self.headers = dict(headers or {})
+        self.headers = headers
+        self.verify = verify
+        self.capabilities_ttl = capabilities_ttl
+        self._capabilities: tuple[float, Capabilities] | None = None
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.lost_grace = lost_grace
@@ -315,6 +411,7 @@ class ComfyClient:
         self.max_frame_bytes = max_frame_bytes
         self.session = requests.Session()
         self.session.headers.update(self.headers)
+        self.session.verify = verify
         self._ws: websocket.WebSocket | None = None
         self._ws_last_ping = 0.0
         self._buffer: OrderedDict[str, deque] = OrderedDict()
@@ -347,7 +444,16 @@ class ComfyClient:
             raise ComfyUnavailable(f"{method} {path}: {exc}") from exc
         if response.status_code >= 500:
             raise ComfyUnavailable(f"{method} {path}: HTTP {response.status_code}")
+        self._refuse_auth_failure(method, path, response.status_code)
         return response
+
+    def _refuse_auth_failure(self, method: str, path: str, status: int) -> None:
+        if status in _AUTH_STATUSES:
+            raise AuthRejected(
+                f"{method} {path} on {self.base_url}: HTTP {status} {_AUTH_STATUSES[status]}: "
+                "the backend or a proxy in front of it refused our credentials "
+                "(check the token, the password in the URL, or the headers)"
+            )
 
     def _json(self, method: str, path: str, **kwargs) -> Any:
         response = self._request(method, path, **kwargs)
@@ -360,6 +466,68 @@ class ComfyClient:
 
     def system_stats(self) -> dict:
         return self._json("GET", "/system_stats")
+
+    def health(self) -> Health:
+        """``/system_stats`` and ``GET /prompt`` in one small value.
+
+        Raises ``ComfyUnavailable`` when the backend cannot be reached or answers 5xx, and
+        ``AuthRejected`` on 401/407.
+        """
+        started = time.monotonic()
+        stats = self._json("GET", "/system_stats")
+        queue_info = self._json("GET", "/prompt")
+        latency = (time.monotonic() - started) * 1000
+        stats = stats if isinstance(stats, dict) else {}
+        system = stats.get("system") if isinstance(stats.get("system"), dict) else {}
+        exec_info = queue_info.get("exec_info") if isinstance(queue_info, dict) else None
+        remaining = exec_info.get("queue_remaining") if isinstance(exec_info, dict) else None
+        devices = tuple(
+            Device(
+                name=str(d.get("name", "?")),
+                type=str(d.get("type", "?")),
+                vram_total=_int_or_none(d.get("vram_total")),
+                vram_free=_int_or_none(d.get("vram_free")),
+            )
+            for d in stats.get("devices") or []
+            if isinstance(d, dict)
+        )
+        return Health(
+            url=self.base_url,
+            ok=bool(system) and isinstance(remaining, int),
+            comfyui_version=system.get("comfyui_version"),
+            devices=devices,
+            ram_total=_int_or_none(system.get("ram_total")),
+            ram_free=_int_or_none(system.get("ram_free")),
+            queue_remaining=remaining if isinstance(remaining, int) else 0,
+            latency_ms=round(latency, 1),
+        )
+
+    def capabilities(self, *, refresh: bool = False) -> Capabilities:
+        """Node classes and model names from ``/object_info``, reused for ``capabilities_ttl``."""
+        now = time.monotonic()
+        cached = self._capabilities
+        if cached is not None and not refresh and now - cached[0] < self.capabilities_ttl:
+            return cached[1]
+        capabilities = Capabilities(self.object_info(), url=self.base_url)
+        self._capabilities = (now, capabilities)
+        return capabilities
+
+    def check_can_run(self, graph: Mapping) -> None:
+        """Raise ``BackendIncapable`` naming each node class or model ``graph`` needs and this
+        backend lacks (e.g. ``checkpoint 'x.safetensors' (node 4,
+        CheckpointLoaderSimple.ckpt_name) is not on http://...``).
+
+        A cached answer that finds something missing is refreshed once before raising, so a
+        model installed since is seen at once.
+        """
+        capabilities = self.capabilities()
+        if not capabilities.missing_for(graph):
+            return
+        if self._capabilities is not None and time.monotonic() - self._capabilities[0] > 1.0:
+            capabilities = self.capabilities(refresh=True)
+        problems = capabilities.missing_for(graph)
+        if problems:
+            raise BackendIncapable(problems, url=self.base_url)
 
     def object_info(self) -> dict:
         return self._json("GET", "/object_info")
@@ -399,6 +567,7 @@ class ComfyClient:
         contract: Contract | None = None,
         skip_if_known: bool = False,
         ambiguous_grace: float = 2.0,
+        follow: bool = True,
     ) -> dict:
         """Queue ``graph`` under ``prompt_id`` (a new uuid when None); return /prompt's reply.
 
@@ -406,13 +575,16 @@ class ComfyClient:
         (use it when retrying a submission whose outcome is unknown). Raises
         ``WorkflowRejected`` (messages name node, input and the ``contract``'s property),
         or ``ComfyUnavailable`` when the backend cannot be reached or certainly did not queue it.
+        ``follow=False`` posts without opening the websocket: for a prompt nobody will
+        ``wait`` on through this client (``wait`` still works, by polling).
         """
         prompt_id = str(prompt_id or uuid.uuid4())
         if skip_if_known and self.locate(prompt_id) is not None:
             self._watch(prompt_id, graph)
             return {"prompt_id": prompt_id, "number": None, "node_errors": {}, "known": True}
         # Connect before posting, so no message of this prompt is sent to nobody.
-        self._ensure_ws(quiet=True)
+        if follow:
+            self._ensure_ws(quiet=True)
         self._watch(prompt_id, graph)
         body: dict[str, Any] = {
             "prompt": graph,
@@ -437,6 +609,7 @@ class ComfyClient:
             reply = response.json()
         except ValueError:
             reply = {}
+        self._refuse_auth_failure("POST", "/prompt", response.status_code)
         if response.status_code == 400:
             raise WorkflowRejected(
                 rejection_messages(reply, graph, contract),
@@ -551,6 +724,20 @@ class ComfyClient:
 
     # -- websocket -----------------------------------------------------------------------
 
+    def connect(self) -> None:
+        """Open the websocket now (it is otherwise opened by ``submit``).
+
+        Raises ``ComfyUnavailable``, or ``AuthRejected`` when the upgrade gets 401/407.
+        """
+        self._ensure_ws()
+
+    def _sslopt(self) -> dict | None:
+        if self.verify is False:
+            return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+        if isinstance(self.verify, str):
+            return {"ca_certs": self.verify}
+        return None
+
     def _ensure_ws(self, *, quiet: bool = False) -> bool:
         if self._ws is not None and self._ws.connected:
             return True
@@ -566,12 +753,23 @@ class ComfyClient:
         # ComfyUI removes a client id from its routing map when the *old* socket closes, which
         # would silently detach a newer socket with the same id: close first, then connect.
         self._close_ws()
-        ws = websocket.WebSocket(skip_utf8_validation=False)
+        ws = websocket.WebSocket(skip_utf8_validation=False, sslopt=self._sslopt())
         ws.frame_buffer = _BoundedFrames(ws._recv, False, self.max_frame_bytes)
         ws.cont_frame = _BoundedMessages(False, False, self.max_frame_bytes)
         ws.settimeout(self.timeout)
         try:
             ws.connect(self.ws_url, header=[f"{k}: {v}" for k, v in self.headers.items()])
+        except websocket.WebSocketBadStatusException as exc:
+            with contextlib.suppress(Exception):
+                ws.close()
+            status = getattr(exc, "status_code", None)
+            if status in _AUTH_STATUSES:
+                raise AuthRejected(
+                    f"websocket upgrade on {self.base_url}/ws: HTTP {status} "
+                    f"{_AUTH_STATUSES[status]}: the backend or a proxy in front of it refused "
+                    "our credentials (check the token, the password in the URL, or the headers)"
+                ) from exc
+            raise ComfyUnavailable(f"websocket {self.ws_url}: {exc}") from exc
         except (OSError, websocket.WebSocketException) as exc:
             with contextlib.suppress(Exception):
                 ws.close()
