@@ -2,6 +2,7 @@
 
 python -m comfybridge run workflows/color_swatch.api.json --set color=0xFF8000 --out out/
 python -m comfybridge health http://127.0.0.1:8188
+python -m comfybridge warmup http://127.0.0.1:8188 workflows/sdxl_base_refiner.api.json
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import argparse
 import json
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
 from .catalog import Catalog
-from .client import ComfyClient, Progress
+from .client import ComfyClient, Progress, bearer_auth
 from .contract import Contract, stamp_save_prefixes
 from .errors import ComfyError, ContractError, ParamsInvalid
 
@@ -98,6 +100,23 @@ def default_schema(workflow: Path) -> Path:
     return workflow.resolve().parent.parent / "params" / f"{name}.schema.json"
 
 
+def client_headers(args: argparse.Namespace) -> dict[str, str]:
+    """``--header NAME:VALUE`` (repeatable) and ``--token`` / COMFYUI_TOKEN (a bearer token)."""
+    headers: dict[str, str] = {}
+    if args.token:
+        headers.update(bearer_auth(args.token))
+    for item in args.header or []:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"--header {item!r} is not NAME: VALUE")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def make_client(args: argparse.Namespace, url: str) -> ComfyClient:
+    return ComfyClient(url, headers=client_headers(args), timeout=args.http_timeout)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     workflow = Path(args.workflow)
     schema_path = Path(args.schema) if args.schema else default_schema(workflow)
@@ -107,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     prompt_id = str(uuid.uuid4())
-    with ComfyClient(args.url, timeout=args.http_timeout) as client:
+    with make_client(args, args.url) as client:
         if not args.no_check:
             contract.check_graph(graph, Catalog(client.object_info()))
         for name in contract.image_properties():
@@ -135,17 +154,45 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    with ComfyClient(args.url, timeout=args.http_timeout) as client:
-        stats = client.system_stats()
+    with make_client(args, args.url) as client:
+        health = client.health()
         queue = client.queue()
-    system = stats.get("system", {})
-    devices = ", ".join(d.get("name", "?") for d in stats.get("devices", [])) or "none"
+        capabilities = client.capabilities()
+    devices = ", ".join(d.name for d in health.devices) or "none"
     running = len(queue.get("queue_running") or [])
     pending = len(queue.get("queue_pending") or [])
     print(
-        f"ok: ComfyUI {system.get('comfyui_version', '?')} at {args.url}; "
+        f"ok: ComfyUI {health.comfyui_version or '?'} at {health.url}; "
         f"devices: {devices}; running {running}, pending {pending}"
     )
+    print(f"capabilities: {capabilities.summary()}")
+    return 0
+
+
+def cmd_warmup(args: argparse.Namespace) -> int:
+    """Run a workflow once (e.g. to load its models) and say how long it took."""
+    workflow = Path(args.workflow)
+    graph = json.loads(workflow.read_text("utf-8"))
+    schema_path = Path(args.schema) if args.schema else default_schema(workflow)
+    # Without parameters the graph runs as written: its literals are a valid run already.
+    if args.schema or args.set:
+        contract = Contract.from_schema(json.loads(schema_path.read_text("utf-8")))
+        graph = contract.prepare(graph, parse_sets(contract, args.set or []))
+    with make_client(args, args.url) as client:
+        client.check_can_run(graph)
+        started = time.monotonic()
+        result = client.run(graph, timeout=args.timeout)
+        took = time.monotonic() - started
+    cached = next(
+        (
+            len(data.get("nodes") or [])
+            for kind, data in (result.history.get("status") or {}).get("messages") or []
+            if kind == "execution_cached"
+        ),
+        0,
+    )
+    note = f" ({cached} of {len(graph)} nodes from cache)" if cached else ""
+    print(f"warmed {client.base_url} with {workflow.name} in {took:.2f}s{note}")
     return 0
 
 
@@ -155,8 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--http-timeout", type=float, default=30.0, help="seconds per request")
     commands = parser.add_subparsers(dest="command", required=True)
+    auth = argparse.ArgumentParser(add_help=False)
+    auth.add_argument(
+        "--token",
+        default=os.environ.get("COMFYUI_TOKEN"),
+        help="bearer token for a proxy in front of ComfyUI (default: $COMFYUI_TOKEN)",
+    )
+    auth.add_argument(
+        "--header", action="append", metavar="NAME:VALUE", help="extra header (repeat)"
+    )
 
-    run = commands.add_parser("run", help="run a workflow and write its images")
+    run = commands.add_parser("run", parents=[auth], help="run a workflow and write its images")
     run.add_argument("workflow", help="an API-format graph, e.g. workflows/NAME.api.json")
     run.add_argument("--schema", help="its parameter schema (default: params/NAME.schema.json)")
     run.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter (repeat)")
@@ -169,9 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
-    health = commands.add_parser("health", help="check that a backend answers")
+    health = commands.add_parser(
+        "health", parents=[auth], help="check that a backend answers; list what it can run"
+    )
     health.add_argument("url", nargs="?", default=os.environ.get("COMFYUI_URL", DEFAULT_URL))
     health.set_defaults(func=cmd_health)
+
+    warmup = commands.add_parser(
+        "warmup", parents=[auth], help="run a workflow once (load its models) and time it"
+    )
+    warmup.add_argument("url", help="the backend")
+    warmup.add_argument("workflow", help="an API-format graph, e.g. workflows/NAME.api.json")
+    warmup.add_argument("--schema", help="its parameter schema (default: params/NAME.schema.json)")
+    warmup.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter")
+    warmup.add_argument("--timeout", type=float, default=600.0, help="seconds for the run")
+    warmup.set_defaults(func=cmd_warmup)
     return parser
 
 
