@@ -27,7 +27,8 @@ _pool_key: tuple | None = None
 
 
 def backend_urls() -> list[str]:
-    return list(settings.COMFYUI_URLS)
+    """The configured backends as ``choose_backend`` names them (no credentials)."""
+    return [split_credentials(url)[0] for url in settings.COMFYUI_URLS]
 
 
 def _warmup_graph() -> dict | None:
@@ -49,7 +50,9 @@ def pool() -> BackendPool:
             if _pool is not None:
                 _pool.close()
             _pool = BackendPool(
-                backend_urls(), timeout=settings.COMFYUI_TIMEOUT, warmup_graph=_warmup_graph()
+                list(settings.COMFYUI_URLS),
+                timeout=settings.COMFYUI_TIMEOUT,
+                warmup_graph=_warmup_graph(),
             )
             _pool_key = key
         return _pool

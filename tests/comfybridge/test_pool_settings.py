@@ -55,6 +55,7 @@ def test_client_for_carries_url_credentials_but_the_backend_name_does_not(settin
     settings.COMFYUI_URLS = [sim_server.url.replace("http://", "http://ann:pw@")]
     backend = comfy.choose_backend()
     assert backend == sim_server.url
+    assert comfy.backend_urls() == [sim_server.url]
     with comfy.client_for(backend) as client:
         assert client.headers["Authorization"].startswith("Basic ")
         assert client.timeout == settings.COMFYUI_TIMEOUT
