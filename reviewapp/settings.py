@@ -111,6 +111,9 @@ RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": envint("RQ_DEFAULT_TIMEOUT", 900)},
 }
 RQ_SHOW_ADMIN_LINK = False
+# Services enqueue on commit themselves (transaction.on_commit); an enqueue call then
+# means "now", and its result (the job) is what the caller gets back.
+RQ = {"COMMIT_MODE": "auto"}
 
 # ComfyUI backends: one or more base URLs, comma separated.
 COMFYUI_URLS = envlist("COMFYUI_URL", "http://127.0.0.1:8188")

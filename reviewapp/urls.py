@@ -38,6 +38,7 @@ urlpatterns = [
     path("review/", review_views.queue, name="review_queue"),
     path("review/bulk/", review_views.bulk_decide, name="review_bulk"),
     path("generations/<int:pk>/", review_views.generation_detail, name="generation_detail"),
+    path("generations/<int:pk>/cancel/", brief_views.generation_cancel, name="generation_cancel"),
     path("generations/<int:pk>/approve/", review_views.approve, name="generation_approve"),
     path("generations/<int:pk>/reject/", review_views.reject, name="generation_reject"),
     path("generations/<int:pk>/regenerate/", review_views.regenerate, name="generation_regenerate"),

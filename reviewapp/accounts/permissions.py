@@ -67,3 +67,8 @@ def can_decide(user, generation: Generation) -> bool:
 def can_regenerate(user, generation: Generation) -> bool:
     """Reviewers regenerate anything they see; operators their own briefs."""
     return can_review(user) or (can_submit(user) and generation.brief.created_by_id == user.pk)
+
+
+def can_cancel(user, generation: Generation) -> bool:
+    """Reviewers cancel anything; operators their own briefs' generations."""
+    return can_review(user) or (can_submit(user) and generation.brief.created_by_id == user.pk)

@@ -1,52 +1,88 @@
 """What a worker does for one generation: submit, follow, ingest, hand over to review.
 
+The database row is the ledger. A job may run twice (a worker died, Redis lost the job
+and the reconciler enqueued it again, a retry): every step is written so that a second
+run finds where the first one got to instead of doing it again.
+
+- The prompt_id is chosen and stored before the POST. A run that finds one on the row
+  asks that backend about it first (/queue, /history) and submits only when the backend
+  does not have it.
+- Outputs are stored under their content hash and recorded per (generation, node, index),
+  so ingesting twice stores nothing twice; the row moves to awaiting_review only after
+  its assets are stored.
+
 Everything here is plain Python called by the RQ job; tests call it directly.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import close_old_connections, transaction
+from django.utils import timezone
 
 from comfybridge.client import ComfyClient, OutputImage, Progress
 from comfybridge.contract import Contract, checksum, stamp_save_prefixes
-from comfybridge.errors import ComfyError, ParamsInvalid
+from comfybridge.errors import ComfyError, ParamsInvalid, RunTimeout
 from reviewapp.audit.services import record
-from reviewapp.briefs.comfy import choose_backend, client_for
+from reviewapp.briefs import comfy
 from reviewapp.briefs.models import Asset, Generation
 from reviewapp.lib import images
 
 logger = logging.getLogger(__name__)
 
-# How many times a generation is tried when the failure is temporary.
-MAX_ATTEMPTS = 3
-RETRY_DELAYS = (5, 30)
+# How many attempts a generation gets when failures are temporary, and the waits
+# between them (seconds).
+MAX_ATTEMPTS = 5
+RETRY_DELAYS = (2, 10, 30, 60)
 PROGRESS_WRITE_INTERVAL = 0.25
+HEARTBEAT_INTERVAL = 10.0
+
+
+@dataclass
+class Run:
+    generation: Generation
+    contract: Contract
+    graph: dict
+    client: ComfyClient
+    # "new": submit; "resume": the row already names a prompt on this backend.
+    mode: str
 
 
 def run_generation(generation_id: int) -> None:
-    start = _claim(generation_id)
-    if start is None:
-        return
-    generation, contract, client = start
+    close_old_connections()
     try:
-        _execute(generation, contract, client)
-    except ComfyError as exc:
-        _handle_failure(generation.pk, exc)
-    except images.BadImage as exc:
-        _fail(generation.pk, f"the backend returned an unreadable image: {exc}")
+        run = _claim(generation_id)
+        if run is None:
+            return
+        with Heartbeat(generation_id):
+            try:
+                _execute(run)
+            except ComfyError as exc:
+                if exc.retryable:
+                    comfy.report_failure(run.generation.backend, exc)
+                _handle_failure(generation_id, exc)
+            except images.BadImage as exc:
+                _handle_failure(
+                    generation_id, ComfyError(f"the backend returned an unreadable image: {exc}")
+                )
+            else:
+                comfy.report_success(run.generation.backend)
+            finally:
+                run.client.close()
     finally:
-        client.close()
+        close_old_connections()
 
 
-def _claim(generation_id: int):
-    """Lock the row, check it is ours to run, choose a prompt id and a backend."""
+def _claim(generation_id: int) -> Run | None:
+    """Lock the row and decide what this run does: start, resume, or nothing."""
     with transaction.atomic():
         generation = (
             Generation.objects.select_for_update()
@@ -57,50 +93,127 @@ def _claim(generation_id: int):
         if generation is None:
             logger.warning("generation %s is gone; nothing to run", generation_id)
             return None
-        if generation.status != Generation.Status.QUEUED:
-            logger.info("%s is %s, not queued; skipping", generation, generation.status)
+        if generation.status not in Generation.ACTIVE:
+            logger.info("%s is %s; nothing to run", generation, generation.status)
             return None
         version = generation.brief.workflow_version
+        workflow = version.workflow
+        now = timezone.now()
+        if generation.run_deadline and now > generation.run_deadline:
+            _fail_locked(generation, f"did not finish within {workflow.run_timeout_s} s")
+            _interrupt_later(generation)
+            return None
+        if (
+            generation.status == Generation.Status.QUEUED
+            and generation.queue_deadline
+            and now > generation.queue_deadline
+        ):
+            _fail_locked(
+                generation, f"waited in the queue longer than {workflow.queue_timeout_s} s"
+            )
+            return None
         contract = Contract.from_schema(version.schema)
         try:
             # Checked at the form already; checked again here because the schema is
             # what bounds the cost, whatever path the row came by.
             generation.params = contract.validate(generation.params)
         except ParamsInvalid as exc:
-            generation.mark_failed(f"parameters no longer valid: {exc}")
-            generation.save()
-            record(
-                "generation.failed",
-                actor=None,
-                target=generation,
-                workflow_slug=version.workflow.slug,
-                changes={"error": generation.error},
-            )
+            _fail_locked(generation, f"parameters no longer valid: {exc}")
             return None
-        backend = choose_backend()
-        generation.mark_submitting(prompt_id=uuid.uuid4(), backend=backend)
-        generation.save()
-    return generation, contract, client_for(backend)
+
+        if generation.status in (Generation.Status.SUBMITTING, Generation.Status.RUNNING):
+            # A worker died (or Redis forgot the job) while this row was in flight.
+            mode = "resume"
+            backend = generation.backend
+            generation.heartbeat_at = now
+            generation.save(update_fields=["heartbeat_at"])
+        elif generation.prompt_id and generation.backend in comfy.backend_urls():
+            # Requeued after a temporary failure: the prompt may still exist there.
+            mode = "resume"
+            backend = generation.backend
+            generation.mark_submitting(
+                prompt_id=generation.prompt_id,
+                backend=backend,
+                run_timeout_s=workflow.run_timeout_s,
+            )
+            generation.save()
+        else:
+            mode = "new"
+            # The patched graph: a parameter may choose the checkpoint the backend needs.
+            backend = comfy.choose_backend(contract.patch(version.graph, generation.params))
+            generation.mark_submitting(
+                prompt_id=uuid.uuid4(), backend=backend, run_timeout_s=workflow.run_timeout_s
+            )
+            generation.save()
+    graph = stamp_save_prefixes(
+        contract.patch(version.graph, generation.params), generation.prompt_id.hex[:12]
+    )
+    return Run(generation, contract, graph, comfy.client_for(backend), mode)
 
 
-def _execute(generation: Generation, contract: Contract, client: ComfyClient) -> None:
-    version = generation.brief.workflow_version
-    params = dict(generation.params)
-    for name in contract.image_properties():
+def _execute(run: Run) -> None:
+    generation, client = run.generation, run.client
+    prompt_id = str(generation.prompt_id)
+    where = client.locate(prompt_id) if run.mode == "resume" else None
+    if where is None:
+        # Not on the backend (never sent, or lost in a restart): send it. The id is
+        # ours, so a timeout on the POST is resolved by looking it up, not by resending.
+        graph = _with_uploaded_inputs(run)
+        fingerprint, comfyui_version = backend_fingerprint(client, graph)
+        client.submit(graph, prompt_id=prompt_id, contract=run.contract)
+    else:
+        logger.info("%s: prompt %s is %s on %s; following it", generation, prompt_id, where,
+                    generation.backend)  # fmt: skip
+        fingerprint, comfyui_version = backend_fingerprint(client, run.graph)
+    _mark_running(generation, fingerprint, comfyui_version)
+
+    remaining = (generation.run_deadline - timezone.now()).total_seconds()
+    try:
+        result = client.wait(
+            prompt_id,
+            timeout=max(1.0, min(remaining, settings.GENERATION_RUN_TIMEOUT)),
+            on_progress=ProgressWriter(generation.pk, run.graph),
+            contract=run.contract,
+        )
+    except RunTimeout:
+        if timezone.now() < generation.run_deadline:
+            raise
+        client.cancel(prompt_id)
+        _fail(generation.pk, f"did not finish within {_workflow(generation).run_timeout_s} s")
+        return
+    # Only what SaveImage wrote is reviewed; PreviewImage temp files are not deliverables.
+    outputs = result.saved
+    stored = [_store_output(client, output) for output in outputs]
+    if not stored:
+        raise ComfyError("the workflow finished without producing any image")
+    _attach_assets(generation.pk, outputs, stored)
+    try:
+        client.delete_history(prompt_id)
+    except ComfyError:
+        logger.info("could not delete history of %s; the backend keeps it", prompt_id)
+
+
+def _with_uploaded_inputs(run: Run) -> dict:
+    """Upload image parameters (content-hash names, so a re-upload is harmless) and
+    return the graph with their backend names bound."""
+    names = run.contract.image_properties()
+    if not names:
+        return run.graph
+    params = dict(run.generation.params)
+    for name in names:
         if params.get(name):
             with default_storage.open(params[name], "rb") as fh:
                 data = fh.read()
-            ref = client.upload_image(data, params[name].rsplit("/", 1)[-1])
-            params[name] = ref.load_name
-    graph = stamp_save_prefixes(
-        contract.patch(version.graph, params), generation.prompt_id.hex[:12]
-    )
-    prompt_id = str(generation.prompt_id)
-    fingerprint, comfyui_version = backend_fingerprint(client, graph)
-    client.submit(graph, prompt_id=prompt_id, contract=contract)
+            params[name] = run.client.upload_image(data, params[name].rsplit("/", 1)[-1]).load_name
+    patched = run.contract.patch(run.generation.brief.workflow_version.graph, params)
+    return stamp_save_prefixes(patched, run.generation.prompt_id.hex[:12])
 
+
+def _mark_running(generation: Generation, fingerprint: str, comfyui_version: str) -> None:
     with transaction.atomic():
         locked = Generation.objects.select_for_update().get(pk=generation.pk)
+        if locked.status == Generation.Status.RUNNING:
+            return  # resumed a run that was already marked
         locked.mark_running()
         locked.backend_fingerprint = fingerprint
         locked.comfyui_version = comfyui_version[:32]
@@ -109,24 +222,19 @@ def _execute(generation: Generation, contract: Contract, client: ComfyClient) ->
             "generation.started",
             actor=None,
             target=locked,
-            workflow_slug=version.workflow.slug,
-            changes={"backend": locked.backend, "prompt_id": prompt_id, "attempt": locked.attempt},
-        )
+            workflow_slug=_workflow(locked).slug,
+            changes={"backend": locked.backend, "prompt_id": str(locked.prompt_id),
+                     "attempt": locked.attempt},
+        )  # fmt: skip
 
-    result = client.wait(
-        prompt_id,
-        timeout=settings.GENERATION_RUN_TIMEOUT,
-        on_progress=ProgressWriter(generation.pk, graph),
-        contract=contract,
-    )
-    # Only what SaveImage wrote is reviewed; PreviewImage temp files are not deliverables.
-    outputs = result.saved
-    stored = [_store_output(client, output) for output in outputs]
-    if not stored:
-        raise _NoOutputs()
 
+def _attach_assets(generation_id: int, outputs: list[OutputImage], stored: list) -> None:
     with transaction.atomic():
-        locked = Generation.objects.select_for_update().get(pk=generation.pk)
+        locked = (
+            Generation.objects.select_for_update()
+            .select_related("brief__workflow_version__workflow")
+            .get(pk=generation_id)
+        )
         if locked.status != Generation.Status.RUNNING:
             logger.info("%s became %s while running; outputs not attached", locked, locked.status)
             return
@@ -147,13 +255,13 @@ def _execute(generation: Generation, contract: Contract, client: ComfyClient) ->
             "generation.awaiting_review",
             actor=None,
             target=locked,
-            workflow_slug=version.workflow.slug,
+            workflow_slug=_workflow(locked).slug,
             changes={"assets": len(stored)},
         )
-    try:
-        client.delete_history(prompt_id)
-    except ComfyError:
-        logger.info("could not delete history of %s; the backend keeps it", prompt_id)
+
+
+def _workflow(generation: Generation):
+    return generation.brief.workflow_version.workflow
 
 
 # backend URL -> (fetched at, object_info, ComfyUI version). Per process: a worker runs
@@ -175,11 +283,6 @@ def backend_fingerprint(client: ComfyClient, graph: dict) -> tuple[str, str]:
     classes = sorted({node.get("class_type", "") for node in graph.values()})
     payload = {"comfyui_version": version, "nodes": {c: object_info.get(c) for c in classes}}
     return checksum(payload), version
-
-
-class _NoOutputs(ComfyError):
-    def __init__(self):
-        super().__init__("the workflow finished without producing any image")
 
 
 def _store_output(client: ComfyClient, output: OutputImage):
@@ -217,8 +320,63 @@ class ProgressWriter:
             if progress.max > 1:
                 text += f" step {progress.value}/{progress.max}"
         Generation.objects.filter(pk=self.generation_id, status=Generation.Status.RUNNING).update(
-            progress=max(0.0, min(1.0, progress.fraction)), progress_text=text[:200]
+            progress=max(0.0, min(1.0, progress.fraction)),
+            progress_text=text[:200],
+            heartbeat_at=timezone.now(),
         )
+
+
+class Heartbeat:
+    """Touches the row's heartbeat while the job runs, from a thread of its own (the
+    job may block for minutes in one call), so the reconciler can tell a live worker
+    from a dead one."""
+
+    def __init__(self, generation_id: int, interval: float = HEARTBEAT_INTERVAL):
+        self.generation_id = generation_id
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+
+    def _beat(self):
+        while not self._stop.wait(self.interval):
+            try:
+                Generation.objects.filter(
+                    pk=self.generation_id, status__in=Generation.ACTIVE
+                ).update(heartbeat_at=timezone.now())
+            except Exception:  # a passing database error must not kill the job
+                logger.exception("heartbeat of generation %s failed", self.generation_id)
+            finally:
+                close_old_connections()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _fail_locked(generation: Generation, message: str) -> None:
+    generation.mark_failed(message)
+    generation.save()
+    record(
+        "generation.failed",
+        actor=None,
+        target=generation,
+        workflow_slug=_workflow(generation).slug,
+        changes={"error": message},
+    )
+
+
+def _interrupt_later(generation: Generation) -> None:
+    """Ask the backend to stop (targeted) this prompt, once the transaction commits."""
+    if not generation.prompt_id or not generation.backend:
+        return
+    from reviewapp.briefs.jobs import enqueue_cancel
+
+    backend, prompt_id = generation.backend, str(generation.prompt_id)
+    transaction.on_commit(lambda: enqueue_cancel(backend, prompt_id), robust=True)
 
 
 def _handle_failure(generation_id: int, exc: ComfyError) -> None:
@@ -232,7 +390,7 @@ def _handle_failure(generation_id: int, exc: ComfyError) -> None:
         )
         if generation.status not in Generation.ACTIVE:
             return
-        slug = generation.brief.workflow_version.workflow.slug
+        slug = _workflow(generation).slug
         if exc.retryable and generation.attempt < MAX_ATTEMPTS:
             delay = RETRY_DELAYS[min(generation.attempt - 1, len(RETRY_DELAYS) - 1)]
             generation.mark_requeued(f"attempt {generation.attempt} failed: {exc}; retrying")
@@ -242,22 +400,18 @@ def _handle_failure(generation_id: int, exc: ComfyError) -> None:
                 actor=None,
                 target=generation,
                 workflow_slug=slug,
-                changes={"error": str(exc), "delay_s": delay},
+                changes={"error": str(exc), "delay_s": delay, "attempt": generation.attempt},
             )
-            queue = generation.brief.workflow_version.workflow.queue
+            queue = _workflow(generation).queue
             transaction.on_commit(
                 lambda: enqueue_generation(generation_id, queue, delay=delay), robust=True
             )
             return
-        generation.mark_failed(str(exc))
-        generation.save()
-        record(
-            "generation.failed",
-            actor=None,
-            target=generation,
-            workflow_slug=slug,
-            changes={"error": str(exc), "retryable": exc.retryable},
-        )
+        if exc.retryable:
+            message = f"gave up after {generation.attempt} attempts: {exc}"
+        else:
+            message = str(exc)
+        _fail_locked(generation, message)
 
 
 def _fail(generation_id: int, message: str) -> None:

@@ -1,4 +1,5 @@
-"""RQ entry points. They take primary keys and hand the work to plain functions."""
+"""RQ entry points. They take primary keys (or plain values) and hand the work to plain
+functions."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rq.job import JobStatus
 
 logger = logging.getLogger(__name__)
 
-_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 
 
 def job_id_for(generation_id: int) -> str:
@@ -21,6 +22,14 @@ def run_generation(generation_id: int) -> None:
     from reviewapp.briefs.execution import run_generation as run
 
     run(generation_id)
+
+
+def cancel_prompt(backend: str, prompt_id: str) -> str:
+    """Remove or interrupt (targeted) one prompt on its backend."""
+    from reviewapp.briefs import comfy
+
+    with comfy.client_for(backend) as client:
+        return client.cancel(prompt_id)
 
 
 def enqueue_generation(
@@ -34,7 +43,7 @@ def enqueue_generation(
     queue = django_rq.get_queue(queue_name)
     job_id = job_id_for(generation_id)
     existing = queue.fetch_job(job_id)
-    if existing is not None and existing.get_status(refresh=False) in _LIVE:
+    if existing is not None and existing.get_status(refresh=False) in LIVE:
         logger.info("job %s is already %s; not enqueued again", job_id, existing.get_status())
         return existing
     kwargs = {
@@ -46,3 +55,27 @@ def enqueue_generation(
     if delay:
         return queue.enqueue_in(timedelta(seconds=delay), run_generation, generation_id, **kwargs)
     return queue.enqueue(run_generation, generation_id, **kwargs)
+
+
+def enqueue_cancel(backend: str, prompt_id: str, queue_name: str = "default"):
+    return django_rq.get_queue(queue_name).enqueue(
+        cancel_prompt, backend, prompt_id, job_id=f"cancel-{prompt_id}", result_ttl=600
+    )
+
+
+def drop_job(generation_id: int, queue_name: str = "default") -> None:
+    """Take a waiting job of the generation off its queue.
+
+    A job already running is left alone: it ends by itself when the backend reports the
+    prompt interrupted, and then finds the row cancelled.
+    """
+    from rq.exceptions import InvalidJobOperation, NoSuchJobError
+
+    queue = django_rq.get_queue(queue_name)
+    job = queue.fetch_job(job_id_for(generation_id))
+    if job is None or job.get_status() == JobStatus.STARTED:
+        return
+    try:
+        job.cancel()
+    except (InvalidJobOperation, NoSuchJobError):
+        logger.info("job %s finished before it could be dropped", job.id)

@@ -123,6 +123,10 @@ class Generation(models.Model):
     backend_fingerprint = models.CharField(max_length=64, blank=True)
     comfyui_version = models.CharField(max_length=32, blank=True)
     attempt = models.PositiveIntegerField(default=0)
+    queue_deadline = models.DateTimeField(null=True, blank=True)
+    run_deadline = models.DateTimeField(null=True, blank=True)
+    # Touched by the worker while it follows the run; a stale one means the worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     progress = models.FloatField(default=0.0)
     progress_text = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
@@ -173,21 +177,27 @@ class Generation(models.Model):
         self.status = new_status
         return old
 
-    def mark_submitting(self, *, prompt_id: uuid.UUID, backend: str) -> None:
+    def mark_submitting(self, *, prompt_id: uuid.UUID, backend: str, run_timeout_s: int) -> None:
         self._move(self.Status.SUBMITTING)
         self.prompt_id = prompt_id
         self.backend = backend
         self.attempt += 1
         self.error = ""
-        self.started_at = self.started_at or timezone.now()
+        now = timezone.now()
+        self.started_at = self.started_at or now
+        self.heartbeat_at = now
+        self.run_deadline = self.run_deadline or now + timezone.timedelta(seconds=run_timeout_s)
 
     def mark_running(self) -> None:
         self._move(self.Status.RUNNING)
 
     def mark_requeued(self, reason: str) -> None:
+        """Back to the queue after a temporary failure. prompt_id and backend stay, so
+        the next attempt looks for that prompt before submitting anything."""
         self._move(self.Status.QUEUED)
         self.error = reason
         self.progress = 0.0
+        self.progress_text = ""
 
     def mark_awaiting_review(self) -> None:
         self._move(self.Status.AWAITING_REVIEW)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from functools import partial
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
 
 from reviewapp.accounts import permissions
 from reviewapp.audit.services import record
-from reviewapp.briefs.jobs import enqueue_generation
+from reviewapp.briefs.jobs import drop_job, enqueue_cancel, enqueue_generation
 from reviewapp.briefs.models import Brief, Generation, Upload
 from reviewapp.catalog.models import WorkflowVersion
 
@@ -51,7 +53,7 @@ def submit_brief(
     for upload in uploads:
         upload.brief = brief
         upload.save()
-    generation = Generation.objects.create(brief=brief, params=clean, created_by=actor)
+    generation = _new_generation(brief, clean, actor=actor)
     slug = version.workflow.slug
     record(
         "brief.submitted",
@@ -69,6 +71,19 @@ def submit_brief(
     )
     _enqueue_on_commit(generation)
     return brief
+
+
+def _new_generation(brief: Brief, params: dict, *, actor, parent=None) -> Generation:
+    workflow = brief.workflow_version.workflow
+    now = timezone.now()
+    return Generation.objects.create(
+        brief=brief,
+        parent=parent,
+        params=params,
+        created_by=actor,
+        created_at=now,
+        queue_deadline=now + timedelta(seconds=workflow.queue_timeout_s),
+    )
 
 
 def _content(data: bytes):
@@ -89,9 +104,7 @@ def create_child_generation(parent: Generation, params: dict, *, actor) -> Gener
     """A regeneration: a new run of the same brief and version, linked to its parent."""
     version = parent.brief.workflow_version
     clean = version.contract().validate(params)
-    child = Generation.objects.create(
-        brief=parent.brief, parent=parent, params=clean, created_by=actor
-    )
+    child = _new_generation(parent.brief, clean, actor=actor, parent=parent)
     changed = {k: [parent.params.get(k), v] for k, v in clean.items() if parent.params.get(k) != v}
     record(
         "generation.queued",
@@ -104,29 +117,35 @@ def create_child_generation(parent: Generation, params: dict, *, actor) -> Gener
     return child
 
 
-def requeue_orphans(*, older_than_s: float = 60.0) -> list[int]:
-    """Enqueue again generations that are queued but whose job Redis no longer has.
+class NotCancellable(Exception):
+    """Only queued or running generations can be cancelled."""
 
-    The database is the ledger: Redis may lose its data, or have been down when the
-    brief was submitted. Enqueueing is idempotent (the job id comes from the row).
-    """
-    import django_rq
-    from django.utils import timezone
 
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_s)
-    requeued = []
-    queued = Generation.objects.filter(
-        status=Generation.Status.QUEUED, updated_at__lt=cutoff
-    ).select_related("brief__workflow_version__workflow")
-    for generation in queued:
-        queue_name = generation.brief.workflow_version.workflow.queue
-        job = django_rq.get_queue(queue_name).fetch_job(generation.rq_job_id)
-        if job is None or job.get_status(refresh=False) in (
-            "finished",
-            "failed",
-            "canceled",
-            "stopped",
-        ):
-            enqueue_generation(generation.pk, queue_name)
-            requeued.append(generation.pk)
-    return requeued
+@transaction.atomic
+def cancel_generation(generation: Generation, *, actor) -> Generation:
+    """Stop a queued or running generation: its job leaves the queue, its prompt is
+    removed or interrupted (targeted) on the backend, and it ends as cancelled."""
+    locked = (
+        Generation.objects.select_for_update()
+        .select_related("brief__workflow_version__workflow")
+        .get(pk=generation.pk)
+    )
+    if not permissions.can_cancel(actor, locked):
+        raise PermissionDenied("you may not cancel this generation")
+    if locked.status == Generation.Status.CANCELLED:
+        return locked
+    if locked.status not in Generation.ACTIVE:
+        raise NotCancellable(f"{locked} is already {locked.get_status_display().lower()}")
+    old = locked.status
+    locked.mark_cancelled()
+    locked.save()
+    workflow = locked.brief.workflow_version.workflow
+    record("generation.cancelled", actor=actor, target=locked, workflow_slug=workflow.slug,
+           changes={"status": [old, locked.status]})  # fmt: skip
+    transaction.on_commit(partial(drop_job, locked.pk, workflow.queue), robust=True)
+    if locked.prompt_id and locked.backend:
+        transaction.on_commit(
+            partial(enqueue_cancel, locked.backend, str(locked.prompt_id), workflow.queue),
+            robust=True,
+        )
+    return locked

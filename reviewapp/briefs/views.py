@@ -3,7 +3,8 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
 from comfybridge.errors import ParamsInvalid
 from reviewapp.accounts import permissions
@@ -76,6 +77,21 @@ def brief_detail(request, pk):
         request,
         "briefs/brief_detail.html",
         {"brief": brief, "generations": generations, "schema": brief.workflow_version.schema},
+    )
+
+
+@require_POST
+@login_only
+def generation_cancel(request, pk):
+    generation = get_object_or_404(Generation.objects.visible_to(request.user), pk=pk)
+    try:
+        services.cancel_generation(generation, actor=request.user)
+    except services.NotCancellable as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"#{generation.pk} cancelled.")
+    return redirect(
+        request.POST.get("return_to") or reverse("brief_detail", args=[generation.brief_id])
     )
 
 

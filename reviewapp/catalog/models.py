@@ -14,6 +14,10 @@ class Workflow(models.Model):
     queue = models.CharField(max_length=64, default="default")
     # Distinct reviewers who must approve before a generation counts as approved.
     required_approvals = models.PositiveSmallIntegerField(default=1)
+    # Deadlines: how long a generation may wait for a worker, and run on a backend,
+    # before it fails with that reason (and, if running, is interrupted there).
+    queue_timeout_s = models.PositiveIntegerField(default=3600)
+    run_timeout_s = models.PositiveIntegerField(default=900)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -16,6 +16,8 @@
     progress.classList.toggle("hidden", !ACTIVE.has(gen.status));
     progress.querySelector(".bar").style.width = Math.round(gen.progress * 100) + "%";
     progress.querySelector("[data-progress-text]").textContent = gen.progress_text;
+    const cancel = card.querySelector("[data-cancel]");
+    if (cancel) cancel.classList.toggle("hidden", !ACTIVE.has(gen.status));
     const error = card.querySelector("[data-error]");
     error.textContent = gen.error;
     error.classList.toggle("hidden", !gen.error);

@@ -32,6 +32,7 @@ RULES = {
     "review_bulk": set(),  # POST only
     "generation_detail": {"owner", "reviewer", "workflow_admin", "auditor", "superuser"},
     "generation_approve": set(),  # POST only
+    "generation_cancel": set(),  # POST only
     "generation_reject": set(),  # POST only
     "generation_regenerate": set(),  # POST only
     "generation_regenerate_edit": {"owner", "reviewer", "superuser"},
@@ -47,6 +48,7 @@ RULES = {
 
 # POST-only URLs: who may POST (a refusal is 403/404; anonymous is sent to log in).
 POST_RULES = {
+    "generation_cancel": {"owner", "reviewer", "superuser"},
     "review_bulk": {"reviewer", "superuser"},
     "generation_approve": {"reviewer", "superuser"},
     "generation_reject": {"reviewer", "superuser"},
@@ -116,6 +118,7 @@ def world(workflows):
         "asset_thumbnail": [asset.pk],
         "generation_detail": [generation.pk],
         "generation_approve": [generation.pk],
+        "generation_cancel": [generation.pk],
         "generation_reject": [generation.pk],
         "generation_regenerate": [generation.pk],
         "generation_regenerate_edit": [generation.pk],

@@ -2,33 +2,41 @@ import logging
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import close_old_connections
 
-from reviewapp.briefs.services import requeue_orphans
+from reviewapp.briefs.reconcile import reconcile
 
 logger = logging.getLogger("reviewapp.reconcile")
 
 
 class Command(BaseCommand):
-    help = "Enqueue again generations the database has as queued but Redis has lost."
+    help = (
+        "Find generations whose job Redis lost, whose worker died or whose deadline "
+        "passed, and move them on (enqueue again, or fail with the reason)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--every", type=float, default=0, help="repeat every N seconds (0: run once)"
         )
-        parser.add_argument("--older-than", type=float, default=60.0)
 
     def handle(self, *args, **options):
         while True:
             try:
-                requeued = requeue_orphans(older_than_s=options["older_than"])
+                report = reconcile()
             except Exception:
                 if not options["every"]:
                     raise
                 # Redis or the database may be down for a moment; try again next round.
                 logger.exception("reconcile round failed")
-                requeued = []
-            if requeued:
-                self.stdout.write(f"re-enqueued generations {requeued}")
+            else:
+                if report:
+                    self.stdout.write(
+                        f"enqueued {report.enqueued} replaced {report.replaced} "
+                        f"expired {report.expired}"
+                    )
+            finally:
+                close_old_connections()
             if not options["every"]:
                 return
             time.sleep(options["every"])
