@@ -124,6 +124,15 @@ GENERATION_RUN_TIMEOUT = envfloat("GENERATION_RUN_TIMEOUT", 600.0)
 WORKFLOWS_DIR = BASE_DIR / "workflows"
 PARAMS_DIR = BASE_DIR / "params"
 
+# Crash safety. Attempts a generation gets when failures are temporary; how often a
+# running job touches its row; how old that touch may be before the reconciler
+# presumes the worker dead; how long after a row changes the reconciler leaves it be
+# (its enqueue may still be on the way).
+GENERATION_MAX_ATTEMPTS = envint("GENERATION_MAX_ATTEMPTS", 5)
+HEARTBEAT_INTERVAL_S = envfloat("HEARTBEAT_INTERVAL_S", 10.0)
+WORKER_STALE_S = envfloat("WORKER_STALE_S", 60.0)
+RECONCILE_GRACE_S = envfloat("RECONCILE_GRACE_S", 10.0)
+
 # Largest output image the worker accepts from a backend, in bytes.
 ASSET_MAX_BYTES = envint("ASSET_MAX_BYTES", 64 * 1024 * 1024)
 THUMBNAIL_SIZE = envint("THUMBNAIL_SIZE", 320)

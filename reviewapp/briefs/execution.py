@@ -38,12 +38,10 @@ from reviewapp.lib import images
 
 logger = logging.getLogger(__name__)
 
-# How many attempts a generation gets when failures are temporary, and the waits
-# between them (seconds).
-MAX_ATTEMPTS = 5
+# Waits between attempts when failures are temporary (seconds); how many attempts is
+# settings.GENERATION_MAX_ATTEMPTS.
 RETRY_DELAYS = (2, 10, 30, 60)
 PROGRESS_WRITE_INTERVAL = 0.25
-HEARTBEAT_INTERVAL = 10.0
 
 
 @dataclass
@@ -62,7 +60,7 @@ def run_generation(generation_id: int) -> None:
         run = _claim(generation_id)
         if run is None:
             return
-        with Heartbeat(generation_id):
+        with Heartbeat(generation_id, settings.HEARTBEAT_INTERVAL_S):
             try:
                 _execute(run)
             except ComfyError as exc:
@@ -331,7 +329,7 @@ class Heartbeat:
     job may block for minutes in one call), so the reconciler can tell a live worker
     from a dead one."""
 
-    def __init__(self, generation_id: int, interval: float = HEARTBEAT_INTERVAL):
+    def __init__(self, generation_id: int, interval: float):
         self.generation_id = generation_id
         self.interval = interval
         self._stop = threading.Event()
@@ -391,7 +389,7 @@ def _handle_failure(generation_id: int, exc: ComfyError) -> None:
         if generation.status not in Generation.ACTIVE:
             return
         slug = _workflow(generation).slug
-        if exc.retryable and generation.attempt < MAX_ATTEMPTS:
+        if exc.retryable and generation.attempt < settings.GENERATION_MAX_ATTEMPTS:
             delay = RETRY_DELAYS[min(generation.attempt - 1, len(RETRY_DELAYS) - 1)]
             generation.mark_requeued(f"attempt {generation.attempt} failed: {exc}; retrying")
             generation.save()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import django_rq
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from rq.job import JobStatus
@@ -25,11 +26,6 @@ from reviewapp.briefs.jobs import LIVE, enqueue_cancel, enqueue_generation, job_
 from reviewapp.briefs.models import Generation
 
 logger = logging.getLogger(__name__)
-
-# A row touched this recently may have its enqueue still on the way (on commit).
-GRACE = timedelta(seconds=10)
-# No heartbeat for this long while its job claims to run: the worker is gone.
-STALE = timedelta(seconds=60)
 
 
 @dataclass
@@ -42,8 +38,12 @@ class Report:
         return bool(self.enqueued or self.replaced or self.expired)
 
 
-def reconcile(*, now=None, grace: timedelta = GRACE, stale: timedelta = STALE) -> Report:
+def reconcile(*, now=None) -> Report:
     now = now or timezone.now()
+    # A row touched this recently may have its enqueue still on the way (on commit).
+    grace = timedelta(seconds=settings.RECONCILE_GRACE_S)
+    # No heartbeat for this long while its job claims to run: the worker is gone.
+    stale = timedelta(seconds=settings.WORKER_STALE_S)
     report = Report()
     active = Generation.objects.filter(status__in=Generation.ACTIVE).select_related(
         "brief__workflow_version__workflow"

@@ -160,8 +160,7 @@ def generation_detail(request, pk):
             "can_regenerate": permissions.can_regenerate(request.user, generation)
             and generation.status in Generation.REGENERABLE,
             "has_seed": services.has_seed(generation),
-            "can_cancel": generation.is_active
-            and permissions.can_cancel(request.user, generation),
+            "can_cancel": generation.is_active and permissions.can_cancel(request.user, generation),
             "next": nxt,
             "prev": prev,
             "next_asset": next_asset,

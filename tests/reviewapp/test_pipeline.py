@@ -104,7 +104,7 @@ def test_an_unreachable_backend_is_retried_then_given_up_with_the_reason(
     operator, workflows, settings, monkeypatch
 ):
     settings.COMFYUI_URLS = ["http://127.0.0.1:9"]  # nothing listens there
-    monkeypatch.setattr(execution, "MAX_ATTEMPTS", 2)
+    settings.GENERATION_MAX_ATTEMPTS = 2
     generation = queued_swatch(operator)
     execution.run_generation(generation.pk)
     generation.refresh_from_db()

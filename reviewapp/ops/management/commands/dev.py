@@ -93,7 +93,10 @@ class Command(BaseCommand):
 
     def start_app(self, env, options):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-        self.spawn("worker", [*manage, "rqworker", "default", "--with-scheduler"], env)
+        # SimpleWorker: no fork per job (a fork costs more than a short job, and the
+        # backend pool's state lives on in the process).
+        self.spawn("worker", [*manage, "rqworker", "default", "--with-scheduler",
+                              "--worker-class", "rq.worker.SimpleWorker"], env)  # fmt: skip
         self.spawn("reconciler", [*manage, "reconcile", "--every", "30"], env)
         self.spawn("web", [*manage, "runserver", f"127.0.0.1:{options['port']}"], env)
 
