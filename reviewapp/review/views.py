@@ -2,8 +2,10 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,7 +16,7 @@ from comfybridge.errors import ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
 from reviewapp.briefs.forms import brief_form_class
-from reviewapp.briefs.models import Generation
+from reviewapp.briefs.models import Brief, Generation
 from reviewapp.catalog.models import Workflow
 from reviewapp.review import services
 from reviewapp.review.lineage import lineage_tree, param_changes
@@ -60,10 +62,11 @@ def queue(request):
     )
     page = Paginator(generations, 48).get_page(request.GET.get("page"))
     awaiting = Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW).count()
+    # One indexed lookup per user, not a DISTINCT over every generation.
     submitters = (
-        Generation.objects.order_by()
-        .values_list("brief__created_by__username", flat=True)
-        .distinct()
+        get_user_model()
+        .objects.filter(Exists(Brief.objects.filter(created_by=OuterRef("pk"))))
+        .values_list("username", flat=True)
     )
     return render(
         request,
