@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format migrations-check check ci bench clean
+.PHONY: help install run test test-fast lint format migrations-check check ci bench clean chaos
 
 help:
 	@echo "make run     install, migrate, load workflows and serve http://127.0.0.1:8000"
@@ -43,6 +43,10 @@ check: $(STAMP)
 	DJANGO_ALLOWED_HOSTS=example.com $(PY) manage.py check --deploy --fail-level WARNING
 
 ci: lint migrations-check check test
+
+# The pipeline under faults: 1,000 generations while workers, simulators and Redis die.
+chaos: $(STAMP)
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,49 @@
+"""The chaos suite, small: the whole pipeline in subprocesses (its own Redis, two
+simulators, four workers, the reconciler) while workers are SIGKILLed, a simulator
+crashes and Redis restarts. Nothing may be lost, stuck or stored twice."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_small_chaos_run_loses_nothing_and_doubles_nothing():
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "chaos",
+            "--generations", "50",
+            "--worker-kills", "3",
+            "--sim-restarts", "1",
+            "--redis-restarts", "1",
+            "--regenerate-share", "0.1",
+            "--time-limit", "60",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=85,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no JSON line (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    result = json.loads(lines[-1])
+    explain = f"{result}\n{proc.stderr[-4000:]}"
+
+    assert result["generations"] >= 50, explain
+    assert result["lost"] == 0, explain
+    assert result["stuck"] == 0, explain
+    assert result["duplicate_assets"] == 0, explain
+    assert result["reviewable_without_assets"] == 0, explain
+    assert result["awaiting_review"] + result["failed"] == result["generations"], explain
+    faults = result["faults"]
+    assert faults["worker_kills"] == 3, explain
+    assert faults["sim_restarts"] == 1, explain
+    assert faults["redis_restarts"] == 1, explain
+    assert faults["ws_drop_rate"] > 0 and faults["http_error_rate"] > 0, explain
+    assert proc.returncode == 0, explain
+    assert elapsed < 90, f"took {elapsed:.0f} s"
