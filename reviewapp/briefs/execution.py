@@ -39,8 +39,15 @@ from reviewapp.lib import images
 logger = logging.getLogger(__name__)
 
 # Waits between attempts when failures are temporary (seconds); how many attempts is
-# settings.GENERATION_MAX_ATTEMPTS.
+# settings.GENERATION_MAX_ATTEMPTS. RQ schedules them (jobs are enqueued with a Retry).
 RETRY_DELAYS = (2, 10, 30, 60)
+
+
+class RetryLater(Exception):
+    """Raised out of the job after the row went back to queued, so that RQ schedules
+    the same job again after its retry interval."""
+
+
 PROGRESS_WRITE_INTERVAL = 0.25
 
 
@@ -55,18 +62,21 @@ class Run:
 
 
 def run_generation(generation_id: int) -> None:
+    """Run (or resume) one generation. Raises RetryLater when a temporary failure sent
+    it back to the queue: the RQ job then retries after its interval."""
     close_old_connections()
     try:
         run = _claim(generation_id)
         if run is None:
             return
+        requeued = None
         with Heartbeat(generation_id, settings.HEARTBEAT_INTERVAL_S):
             try:
                 _execute(run)
             except ComfyError as exc:
                 if exc.retryable:
                     comfy.report_failure(run.generation.backend, exc)
-                _handle_failure(generation_id, exc)
+                requeued = exc if _handle_failure(generation_id, exc) else None
             except images.BadImage as exc:
                 _handle_failure(
                     generation_id, ComfyError(f"the backend returned an unreadable image: {exc}")
@@ -75,6 +85,8 @@ def run_generation(generation_id: int) -> None:
                 comfy.report_success(run.generation.backend)
             finally:
                 run.client.close()
+        if requeued is not None:
+            raise RetryLater(f"generation {generation_id}: {requeued}")
     finally:
         close_old_connections()
 
@@ -83,7 +95,7 @@ def _claim(generation_id: int) -> Run | None:
     """Lock the row and decide what this run does: start, resume, or nothing."""
     with transaction.atomic():
         generation = (
-            Generation.objects.select_for_update()
+            Generation.objects.select_for_update(of=("self",))
             .select_related("brief__workflow_version__workflow")
             .filter(pk=generation_id)
             .first()
@@ -209,7 +221,7 @@ def _with_uploaded_inputs(run: Run) -> dict:
 
 def _mark_running(generation: Generation, fingerprint: str, comfyui_version: str) -> None:
     with transaction.atomic():
-        locked = Generation.objects.select_for_update().get(pk=generation.pk)
+        locked = Generation.objects.select_for_update(of=("self",)).get(pk=generation.pk)
         if locked.status == Generation.Status.RUNNING:
             return  # resumed a run that was already marked
         locked.mark_running()
@@ -229,7 +241,7 @@ def _mark_running(generation: Generation, fingerprint: str, comfyui_version: str
 def _attach_assets(generation_id: int, outputs: list[OutputImage], stored: list) -> None:
     with transaction.atomic():
         locked = (
-            Generation.objects.select_for_update()
+            Generation.objects.select_for_update(of=("self",))
             .select_related("brief__workflow_version__workflow")
             .get(pk=generation_id)
         )
@@ -377,17 +389,16 @@ def _interrupt_later(generation: Generation) -> None:
     transaction.on_commit(lambda: enqueue_cancel(backend, prompt_id), robust=True)
 
 
-def _handle_failure(generation_id: int, exc: ComfyError) -> None:
-    from reviewapp.briefs.jobs import enqueue_generation
-
+def _handle_failure(generation_id: int, exc: ComfyError) -> bool:
+    """Send the generation back to the queue (True) or fail it with the reason."""
     with transaction.atomic():
         generation = (
-            Generation.objects.select_for_update()
+            Generation.objects.select_for_update(of=("self",))
             .select_related("brief__workflow_version__workflow")
             .get(pk=generation_id)
         )
         if generation.status not in Generation.ACTIVE:
-            return
+            return False
         slug = _workflow(generation).slug
         if exc.retryable and generation.attempt < settings.GENERATION_MAX_ATTEMPTS:
             delay = RETRY_DELAYS[min(generation.attempt - 1, len(RETRY_DELAYS) - 1)]
@@ -400,16 +411,13 @@ def _handle_failure(generation_id: int, exc: ComfyError) -> None:
                 workflow_slug=slug,
                 changes={"error": str(exc), "delay_s": delay, "attempt": generation.attempt},
             )
-            queue = _workflow(generation).queue
-            transaction.on_commit(
-                lambda: enqueue_generation(generation_id, queue, delay=delay), robust=True
-            )
-            return
+            return True
         if exc.retryable:
             message = f"gave up after {generation.attempt} attempts: {exc}"
         else:
             message = str(exc)
         _fail_locked(generation, message)
+        return False
 
 
 def _fail(generation_id: int, message: str) -> None:

@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 import django_rq
+from rq import Retry
 from rq.job import JobStatus
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,11 @@ def cancel_prompt(backend: str, prompt_id: str) -> str:
 
 
 def enqueue_generation(
-    generation_id: int, queue_name: str = "default", *, delay: float | None = None
+    generation_id: int,
+    queue_name: str = "default",
+    *,
+    delay: float | None = None,
+    at_front: bool = False,
 ):
     """Put the generation's job on its queue, unless a live job for it is there already.
 
@@ -46,13 +51,22 @@ def enqueue_generation(
     if existing is not None and existing.get_status(refresh=False) in LIVE:
         logger.info("job %s is already %s; not enqueued again", job_id, existing.get_status())
         return existing
+    from django.conf import settings
+
+    from reviewapp.briefs.execution import RETRY_DELAYS
+
     kwargs = {
         "job_id": job_id,
+        # Temporary failures come back as RetryLater: RQ runs the job again after these
+        # intervals; the row's attempt count decides when to give up.
+        "retry": Retry(max=settings.GENERATION_MAX_ATTEMPTS, interval=list(RETRY_DELAYS)),
+        "at_front": at_front,
         "result_ttl": 3600,
         "failure_ttl": 7 * 24 * 3600,
         "description": f"run generation {generation_id}",
     }
     if delay:
+        del kwargs["at_front"]
         return queue.enqueue_in(timedelta(seconds=delay), run_generation, generation_id, **kwargs)
     return queue.enqueue(run_generation, generation_id, **kwargs)
 

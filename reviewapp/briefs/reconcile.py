@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import django_rq
 from django.conf import settings
@@ -48,6 +48,7 @@ def reconcile(*, now=None) -> Report:
     active = Generation.objects.filter(status__in=Generation.ACTIVE).select_related(
         "brief__workflow_version__workflow"
     )
+    waiting: dict[str, set[str]] = {}  # queue name -> ids of the jobs in its list
     for generation in active.iterator(chunk_size=500):
         queue_name = generation.brief.workflow_version.workflow.queue
         if _expire(generation, now):
@@ -55,21 +56,54 @@ def reconcile(*, now=None) -> Report:
             continue
         if generation.updated_at > now - grace:
             continue
-        job = django_rq.get_queue(queue_name).fetch_job(job_id_for(generation.pk))
+        queue = django_rq.get_queue(queue_name)
+        job = queue.fetch_job(job_id_for(generation.pk))
         status = job.get_status(refresh=False) if job is not None else None
+        # A row in flight may name a prompt that exists: resume it before new work.
+        in_flight = generation.status != Generation.Status.QUEUED
+        if status == JobStatus.QUEUED:
+            if queue_name not in waiting:
+                waiting[queue_name] = set(queue.get_job_ids())
+            if job.id in waiting[queue_name]:
+                continue
+            # "Queued" but in no queue list: taken by a worker that died before it
+            # marked the job started. Nothing would ever run it.
+            logger.warning("%s: job %s is queued in name only; enqueueing", generation, job.id)
+            job.delete()
+            enqueue_generation(generation.pk, queue_name, at_front=in_flight)
+            report.enqueued.append(generation.pk)
+            continue
         if status in LIVE:
-            beat = generation.heartbeat_at or generation.updated_at
-            if status == JobStatus.STARTED and beat < now - stale:
+            if status == JobStatus.STARTED and _worker_gone(generation, job, now - stale):
                 logger.warning("%s: worker stopped beating; replacing job %s", generation, job.id)
                 job.delete()
-                enqueue_generation(generation.pk, queue_name)
+                enqueue_generation(generation.pk, queue_name, at_front=True)
                 report.replaced.append(generation.pk)
             continue
         logger.info("%s is %s but its job is %s; enqueueing", generation, generation.status,
                     status or "gone")  # fmt: skip
-        enqueue_generation(generation.pk, queue_name)
+        enqueue_generation(generation.pk, queue_name, at_front=in_flight)
         report.enqueued.append(generation.pk)
     return report
+
+
+def _worker_gone(generation: Generation, job, cutoff) -> bool:
+    """No sign of life since `cutoff`: not from the job starting, nor from the row's
+    heartbeat (read again now: the row above may be older than the job)."""
+    started = job.started_at
+    if started is not None and timezone.is_naive(started):
+        started = timezone.make_aware(started, UTC)
+    if started is not None and started > cutoff:
+        return False
+    beat = (
+        Generation.objects.filter(pk=generation.pk)
+        .values_list("heartbeat_at", "updated_at")
+        .first()
+    )
+    if beat is None:
+        return False
+    last = max(filter(None, beat))
+    return last < cutoff
 
 
 def _expire(generation: Generation, now) -> bool:
@@ -83,7 +117,7 @@ def _expire(generation: Generation, now) -> bool:
     if not (queued_too_long or ran_too_long):
         return False
     with transaction.atomic():
-        locked = Generation.objects.select_for_update().get(pk=generation.pk)
+        locked = Generation.objects.select_for_update(of=("self",)).get(pk=generation.pk)
         if locked.status not in Generation.ACTIVE:
             return False
         workflow = generation.brief.workflow_version.workflow

@@ -126,7 +126,7 @@ def cancel_generation(generation: Generation, *, actor) -> Generation:
     """Stop a queued or running generation: its job leaves the queue, its prompt is
     removed or interrupted (targeted) on the backend, and it ends as cancelled."""
     locked = (
-        Generation.objects.select_for_update()
+        Generation.objects.select_for_update(of=("self",))
         .select_related("brief__workflow_version__workflow")
         .get(pk=generation.pk)
     )

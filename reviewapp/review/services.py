@@ -40,7 +40,7 @@ def new_seed(old: int | None) -> int:
 
 def _locked(generation: Generation) -> Generation:
     return (
-        Generation.objects.select_for_update()
+        Generation.objects.select_for_update(of=("self",))
         .select_related("brief__workflow_version__workflow")
         .get(pk=generation.pk)
     )

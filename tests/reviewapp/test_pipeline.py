@@ -87,13 +87,12 @@ def test_a_second_run_of_a_finished_job_changes_nothing(operator, workflows, sim
     assert generation.assets.count() == 1 and len(executions(sim)) == 1
 
 
-def test_a_prompt_lost_in_a_backend_restart_is_retried(operator, workflows, sim, monkeypatch):
+def test_a_prompt_lost_in_a_backend_restart_is_sent_again(operator, workflows, sim):
     generation = queued_swatch(operator)
     generation.mark_submitting(prompt_id=uuid.uuid4(), backend=sim.url, run_timeout_s=60)
     generation.mark_running()
     generation.save()
     # The row says running, the backend has never heard of it (it restarted).
-    monkeypatch.setattr(execution, "RETRY_DELAYS", (0,))
     execution.run_generation(generation.pk)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.AWAITING_REVIEW, generation.error
@@ -106,7 +105,8 @@ def test_an_unreachable_backend_is_retried_then_given_up_with_the_reason(
     settings.COMFYUI_URLS = ["http://127.0.0.1:9"]  # nothing listens there
     settings.GENERATION_MAX_ATTEMPTS = 2
     generation = queued_swatch(operator)
-    execution.run_generation(generation.pk)
+    with pytest.raises(execution.RetryLater):
+        execution.run_generation(generation.pk)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.QUEUED
     assert "retrying" in generation.error
@@ -148,6 +148,8 @@ def test_the_reconciler_replaces_the_job_of_a_dead_worker(operator, workflows, s
     generation = queued_swatch(operator)
     job = enqueue_generation(generation.pk)
     rq_queue.remove(job)
+    job.started_at = timezone.now() - timedelta(seconds=30)
+    job.save()
     job.set_status("started")  # claimed by a worker that then died
     generation.mark_submitting(prompt_id=uuid.uuid4(), backend=sim.url, run_timeout_s=600)
     generation.save()
@@ -219,3 +221,40 @@ def test_cancelling_a_running_generation_interrupts_its_prompt(
             assert interrupted(client, str(generation.prompt_id))
     generation.refresh_from_db()
     assert generation.status == Generation.Status.CANCELLED
+
+
+def test_a_job_that_just_started_on_an_old_row_is_not_replaced(operator, workflows, rq_queue):
+    generation = queued_swatch(operator)
+    Generation.objects.filter(pk=generation.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=600)
+    )
+    job = enqueue_generation(generation.pk)
+    rq_queue.remove(job)
+    job.started_at = timezone.now()
+    job.save()
+    job.set_status("started")  # a worker took it a moment ago; the row is old
+    assert reconcile().replaced == []
+
+
+def test_a_job_queued_in_name_only_is_enqueued_again(operator, workflows, rq_queue):
+    generation = queued_swatch(operator)
+    job = enqueue_generation(generation.pk)
+    rq_queue.remove(job)  # taken off the list by a worker that died at once
+    assert job.get_status() == "queued"
+    report = reconcile(now=timezone.now() + timedelta(seconds=30))
+    assert report.enqueued == [generation.pk]
+    assert rq_queue.job_ids == [job.id]
+
+
+def test_a_temporary_failure_is_retried_by_rq_after_its_interval(
+    operator, workflows, settings, rq_queue, django_capture_on_commit_callbacks
+):
+    settings.COMFYUI_URLS = ["http://127.0.0.1:9"]  # nothing listens there
+    with django_capture_on_commit_callbacks(execute=True):
+        generation = queued_swatch(operator)
+    run_worker(rq_queue)
+    job = rq_queue.fetch_job(generation.rq_job_id)
+    assert job.get_status() == "scheduled"  # RQ runs it again after the first interval
+    assert job.retries_left == settings.GENERATION_MAX_ATTEMPTS - 1
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.QUEUED and generation.attempt == 1

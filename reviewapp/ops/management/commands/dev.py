@@ -47,6 +47,7 @@ class Command(BaseCommand):
         if not settings.DEBUG:
             raise CommandError("`dev` is for development only and refuses to run with DEBUG off")
         self.children: list[tuple[str, subprocess.Popen]] = []
+        self.restartable: dict[str, tuple[list, dict]] = {}
         self.redis = None
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
@@ -96,15 +97,20 @@ class Command(BaseCommand):
         # SimpleWorker: no fork per job (a fork costs more than a short job, and the
         # backend pool's state lives on in the process).
         self.spawn("worker", [*manage, "rqworker", "default", "--with-scheduler",
-                              "--worker-class", "rq.worker.SimpleWorker"], env)  # fmt: skip
-        self.spawn("reconciler", [*manage, "reconcile", "--every", "30"], env)
+                              "--worker-class", "rq.worker.SimpleWorker"], env,
+                   restart=True)  # fmt: skip
+        self.spawn("reconciler", [*manage, "reconcile", "--every", "30"], env, restart=True)
         self.spawn("web", [*manage, "runserver", f"127.0.0.1:{options['port']}"], env)
 
-    def spawn(self, name, argv, env):
+    def spawn(self, name, argv, env, *, restart=False):
         # Own session: Ctrl-C reaches only this supervisor, which then stops the children
         # in order (web first, Redis last) instead of all at once.
         proc = subprocess.Popen(argv, env=env, start_new_session=True)
         self.children.append((name, proc))
+        if restart:
+            # Workers exit when Redis goes away under them; like a process supervisor,
+            # start them again (the reconciler picks up whatever they were doing).
+            self.restartable[name] = (argv, env)
         return proc
 
     def wait_for_port(self, port, name, timeout=20):
@@ -119,9 +125,18 @@ class Command(BaseCommand):
 
     def supervise(self):
         while True:
-            for name, proc in self.children:
-                if proc.poll() is not None:
+            for index, (name, proc) in enumerate(self.children):
+                if proc.poll() is None:
+                    continue
+                if name not in self.restartable:
                     raise CommandError(f"{name} exited with code {proc.returncode}; stopping")
+                self.stdout.write(f"{name} exited with code {proc.returncode}; starting it again")
+                time.sleep(2)
+                argv, env = self.restartable[name]
+                self.children[index] = (
+                    name,
+                    subprocess.Popen(argv, env=env, start_new_session=True),
+                )
             time.sleep(0.5)
 
     def stop_all(self):
