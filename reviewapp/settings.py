@@ -129,8 +129,8 @@ PARAMS_DIR = BASE_DIR / "params"
 # presumes the worker dead; how long after a row changes the reconciler leaves it be
 # (its enqueue may still be on the way).
 GENERATION_MAX_ATTEMPTS = envint("GENERATION_MAX_ATTEMPTS", 5)
-HEARTBEAT_INTERVAL_S = envfloat("HEARTBEAT_INTERVAL_S", 10.0)
-WORKER_STALE_S = envfloat("WORKER_STALE_S", 60.0)
+HEARTBEAT_INTERVAL_S = envfloat("HEARTBEAT_INTERVAL_S", 5.0)
+WORKER_STALE_S = envfloat("WORKER_STALE_S", 20.0)
 RECONCILE_GRACE_S = envfloat("RECONCILE_GRACE_S", 10.0)
 
 # Largest output image the worker accepts from a backend, in bytes.

@@ -99,7 +99,7 @@ class Command(BaseCommand):
         self.spawn("worker", [*manage, "rqworker", "default", "--with-scheduler",
                               "--worker-class", "rq.worker.SimpleWorker"], env,
                    restart=True)  # fmt: skip
-        self.spawn("reconciler", [*manage, "reconcile", "--every", "30"], env, restart=True)
+        self.spawn("reconciler", [*manage, "reconcile", "--every", "10"], env, restart=True)
         self.spawn("web", [*manage, "runserver", f"127.0.0.1:{options['port']}"], env)
 
     def spawn(self, name, argv, env, *, restart=False):
