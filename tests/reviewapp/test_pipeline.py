@@ -144,7 +144,10 @@ def test_the_reconciler_enqueues_what_redis_lost(
     assert generation.status == Generation.Status.AWAITING_REVIEW, generation.error
 
 
-def test_the_reconciler_replaces_the_job_of_a_dead_worker(operator, workflows, sim, rq_queue):
+def test_the_reconciler_replaces_the_job_of_a_dead_worker(
+    operator, workflows, sim, rq_queue, settings
+):
+    settings.WORKER_STALE_S = 60
     generation = queued_swatch(operator)
     job = enqueue_generation(generation.pk)
     rq_queue.remove(job)
