@@ -73,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, bool]:
         help="append one JSON line per prompt execution start",
     )
     p.add_argument(
+        "--timing-log",
+        type=Path,
+        default=None,
+        help="append one JSON line per finished prompt: its history's start and end timestamps",
+    )
+    p.add_argument(
         "--auth",
         metavar="TOKEN",
         default=None,
@@ -99,6 +105,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, bool]:
         crash_after=a.crash_after,
         seed=a.seed,
         exec_log=a.exec_log,
+        timing_log=a.timing_log,
         auth_token=a.auth or None,
         checkpoints=(
             CHECKPOINTS

@@ -33,6 +33,8 @@ class SimConfig:
     crash_after: int | None = None
     seed: int | None = None
     exec_log: Path | None = None
+    # One JSON line per finished prompt: its history's start and end timestamps (ms).
+    timing_log: Path | None = None
     max_upload_size: int = 100 * 1024 * 1024
     # When set, every route and the /ws upgrade need ``Authorization: Bearer <token>``, as a
     # backend behind an authenticating proxy would.

@@ -58,6 +58,9 @@ class SimulatedFailure(RuntimeError):
     """Raised by --fail-rate; looks like any runtime error of a node."""
 
 
+TERMINAL_EVENTS = ("execution_success", "execution_error", "execution_interrupted")
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -362,6 +365,8 @@ class Executor:
             self.hub.last_prompt_id = prompt_id
             history_result, status = self.execute(item)
             self.queue.task_done(task_id, history_result, status)
+            if self.config.timing_log:
+                self._log_timing(prompt_id, status)
             if self.hub.client_id is not None:
                 self.hub.send_sync(
                     "executing", {"node": None, "prompt_id": prompt_id}, self.hub.client_id
@@ -389,6 +394,21 @@ class Executor:
             time.sleep(0.05)
             sys.stdout.flush()
             os._exit(17)
+
+    def _log_timing(self, prompt_id: str, status: dict) -> None:
+        # The history entry's own timestamps, kept in a file because clients delete
+        # the history once they have fetched the outputs.
+        times = {event: data.get("timestamp") for event, data in status["messages"]}
+        end = next((e for e in TERMINAL_EVENTS if e in times), None)
+        line = {
+            "prompt_id": prompt_id,
+            "status": status["status_str"],
+            "execution_start": times.get("execution_start"),
+            "end_event": end,
+            "end": times.get(end) if end else None,
+        }
+        with open(self.config.timing_log, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
     def _sleep_ms(self, ms: float) -> None:
         if ms > 0:
