@@ -44,6 +44,10 @@ check: $(STAMP)
 
 ci: lint migrations-check check test
 
+# Benchmarks (not part of `make test`): one JSON line per benchmark; see bench/README.md.
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+
 # The pipeline under faults: 1,000 generations while workers, simulators and Redis die.
 chaos: $(STAMP)
 	$(PY) -m chaos $(CHAOS_ARGS)

@@ -1,0 +1,1 @@
+"""Benchmarks of the whole pipeline: ``make bench`` (``python -m bench``)."""
