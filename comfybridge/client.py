@@ -412,6 +412,10 @@ class ComfyClient:
         self.session = requests.Session()
         self.session.headers.update(self.headers)
         self.session.verify = verify
+        # Proxy settings from the environment, read once: requests would read them again
+        # on every call, which costs more than a request to a local backend.
+        self.session.proxies = requests.utils.get_environ_proxies(self.base_url)
+        self.session.trust_env = False
         self._ws: websocket.WebSocket | None = None
         self._ws_last_ping = 0.0
         self._buffer: OrderedDict[str, deque] = OrderedDict()
@@ -466,6 +470,15 @@ class ComfyClient:
 
     def system_stats(self) -> dict:
         return self._json("GET", "/system_stats")
+
+    def queue_remaining(self) -> int:
+        """``GET /prompt``: prompts pending plus running. One small request."""
+        info = self._json("GET", "/prompt")
+        exec_info = info.get("exec_info") if isinstance(info, dict) else None
+        remaining = exec_info.get("queue_remaining") if isinstance(exec_info, dict) else None
+        if not isinstance(remaining, int):
+            raise ComfyUnavailable(f"{self.base_url}: GET /prompt did not answer like ComfyUI")
+        return remaining
 
     def health(self) -> Health:
         """``/system_stats`` and ``GET /prompt`` in one small value.
@@ -753,9 +766,10 @@ class ComfyClient:
         # ComfyUI removes a client id from its routing map when the *old* socket closes, which
         # would silently detach a newer socket with the same id: close first, then connect.
         self._close_ws()
-        ws = websocket.WebSocket(skip_utf8_validation=False, sslopt=self._sslopt())
-        ws.frame_buffer = _BoundedFrames(ws._recv, False, self.max_frame_bytes)
-        ws.cont_frame = _BoundedMessages(False, False, self.max_frame_bytes)
+        # No UTF-8 check in Python per frame: json.loads refuses bad text anyway.
+        ws = websocket.WebSocket(skip_utf8_validation=True, sslopt=self._sslopt())
+        ws.frame_buffer = _BoundedFrames(ws._recv, True, self.max_frame_bytes)
+        ws.cont_frame = _BoundedMessages(False, True, self.max_frame_bytes)
         ws.settimeout(self.timeout)
         try:
             ws.connect(self.ws_url, header=[f"{k}: {v}" for k, v in self.headers.items()])

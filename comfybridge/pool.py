@@ -91,6 +91,11 @@ class NoBackendReady(ComfyError):
         return {s.url: s.reason for s in self.statuses}
 
 
+# How long a full health check (/system_stats) counts; in between, choosing a backend
+# costs one GET /prompt per backend.
+HEALTH_TTL = 5.0
+
+
 class _Backend:
     def __init__(self, url: str, headers: dict[str, str], probe: ComfyClient):
         self.url = url
@@ -99,6 +104,8 @@ class _Backend:
         self.failures = 0
         self.retry_at = 0.0
         self.last_error = ""
+        # Until then a backend that answered /system_stats is only asked its queue length.
+        self.healthy_until = 0.0
 
 
 class BackendPool:
@@ -202,15 +209,19 @@ class BackendPool:
                 b, DOWN, f"down ({b.last_error}); next try in {b.retry_at - now:.1f}s"
             )
         try:
-            health = b.probe.health()
+            if now < b.healthy_until:
+                queued = b.probe.queue_remaining()
+            else:
+                health = b.probe.health()
+                if not health.ok:
+                    self._fail(b, ComfyUnavailable("answers, but not like ComfyUI does"))
+                    return self._status(b, DOWN, f"down ({b.last_error})")
+                queued = health.queue_remaining
+                b.healthy_until = now + HEALTH_TTL
         except ComfyError as exc:
             self._fail(b, exc)
             return self._status(b, DOWN, f"down ({exc})")
         b.failures, b.retry_at, b.last_error = 0, 0.0, ""
-        if not health.ok:
-            self._fail(b, ComfyUnavailable("answers, but not like ComfyUI does"))
-            return self._status(b, DOWN, f"down ({b.last_error})")
-        queued = health.queue_remaining
         try:
             problems = b.probe.capabilities().missing_for(graph) if graph else []
             if self.warmup_graph:
@@ -233,6 +244,7 @@ class BackendPool:
         return BackendStatus(b.url, state, reason, queued, b.failures)
 
     def _fail(self, b: _Backend, error: Exception | str) -> None:
+        b.healthy_until = 0.0
         b.failures += 1
         delay = min(self.backoff_cap, self.backoff_base * 2 ** (b.failures - 1))
         b.retry_at = self.clock() + delay

@@ -89,6 +89,28 @@ def client_for(url: str) -> ComfyClient:
         return ComfyClient(split_credentials(url)[0], timeout=settings.COMFYUI_TIMEOUT)
 
 
+# One client per backend per process, reused job after job: its HTTP connections and
+# its websocket (one client_id per process, as ComfyUI expects) stay open between runs.
+# A worker runs one job at a time, so nothing else uses a client while a job does.
+_shared: dict[str, ComfyClient] = {}
+
+
+def shared_client(url: str) -> ComfyClient:
+    """This process's client for ``url``; do not close it (see ``drop_shared_client``)."""
+    client = _shared.get(url)
+    if client is None:
+        client = _shared[url] = client_for(url)
+    return client
+
+
+def drop_shared_client(url: str) -> None:
+    """Close and forget the client for ``url`` (after it failed), so the next job starts
+    with fresh connections."""
+    client = _shared.pop(url, None)
+    if client is not None:
+        client.close()
+
+
 def report_failure(url: str, error: BaseException | None = None) -> bool:
     """Tell this process's pool that a run on ``url`` failed (backend errors only count)."""
     return pool().report_failure(url, error)

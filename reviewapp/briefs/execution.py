@@ -76,6 +76,7 @@ def run_generation(generation_id: int) -> None:
             except ComfyError as exc:
                 if exc.retryable:
                     comfy.report_failure(run.generation.backend, exc)
+                    comfy.drop_shared_client(run.generation.backend)
                 requeued = exc if _handle_failure(generation_id, exc) else None
             except images.BadImage as exc:
                 _handle_failure(
@@ -83,8 +84,6 @@ def run_generation(generation_id: int) -> None:
                 )
             else:
                 comfy.report_success(run.generation.backend)
-            finally:
-                run.client.close()
         if requeued is not None:
             raise RetryLater(f"generation {generation_id}: {requeued}")
     finally:
@@ -122,7 +121,7 @@ def _claim(generation_id: int) -> Run | None:
                 generation, f"waited in the queue longer than {workflow.queue_timeout_s} s"
             )
             return None
-        contract = Contract.from_schema(version.schema)
+        contract = version.contract()
         try:
             # Checked at the form already; checked again here because the schema is
             # what bounds the cost, whatever path the row came by.
@@ -158,7 +157,7 @@ def _claim(generation_id: int) -> Run | None:
     graph = stamp_save_prefixes(
         contract.patch(version.graph, generation.params), generation.prompt_id.hex[:12]
     )
-    return Run(generation, contract, graph, comfy.client_for(backend), mode)
+    return Run(generation, contract, graph, comfy.shared_client(backend), mode)
 
 
 def _execute(run: Run) -> None:

@@ -93,8 +93,9 @@ def field_for(name: str, spec: dict, required: bool) -> forms.Field:
             min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common
         )
         if name == "seed" and "initial" not in common:
-            # A fresh random seed per form, so two briefs never collide by accident.
-            field.initial = random.randint(spec.get("minimum", 0), spec.get("maximum", 2**31 - 1))
+            # A fresh random seed per form shown, so two briefs never collide by accident.
+            low, high = spec.get("minimum", 0), spec.get("maximum", 2**31 - 1)
+            field.initial = lambda: random.randint(low, high)
         return field
     if kind == "number":
         field = forms.FloatField(
@@ -157,6 +158,18 @@ class BriefForm(forms.Form):
             for name in self.contract.image_properties()
             if self.cleaned_data.get(name)
         }
+
+
+_form_classes: dict[str, type[BriefForm]] = {}
+
+
+def form_class_for(version) -> type[BriefForm]:
+    """The generated form of a workflow version, built once per process (versions are
+    immutable; their checksum names them)."""
+    form_class = _form_classes.get(version.checksum)
+    if form_class is None:
+        form_class = _form_classes[version.checksum] = brief_form_class(version.schema)
+    return form_class
 
 
 def brief_form_class(schema: dict) -> type[BriefForm]:

@@ -39,6 +39,7 @@ def enqueue_generation(
     *,
     delay: float | None = None,
     at_front: bool = False,
+    new: bool = False,
 ):
     """Put the generation's job on its queue, unless a live job for it is there already.
 
@@ -47,7 +48,8 @@ def enqueue_generation(
     """
     queue = django_rq.get_queue(queue_name)
     job_id = job_id_for(generation_id)
-    existing = queue.fetch_job(job_id)
+    # A generation created in this transaction has no job yet (`new`): skip the lookup.
+    existing = None if new else queue.fetch_job(job_id)
     if existing is not None and existing.get_status(refresh=False) in LIVE:
         logger.info("job %s is already %s; not enqueued again", job_id, existing.get_status())
         return existing

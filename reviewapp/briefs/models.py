@@ -35,12 +35,19 @@ class Brief(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="briefs"
     )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     objects = BriefQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The brief list: everyone's (reviewers), or one operator's, newest first.
+            models.Index(fields=["-created_at", "-id"], name="brief_newest_idx"),
+            models.Index(
+                fields=["created_by", "-created_at", "-id"], name="brief_owner_newest_idx"
+            ),
+        ]
 
     def __str__(self):
         return f"Brief #{self.pk}"

@@ -96,7 +96,7 @@ def _enqueue_on_commit(generation: Generation) -> None:
     queue = generation.brief.workflow_version.workflow.queue
     # robust: if Redis is down the row stays queued and the reconciler enqueues it
     # later; the operator's request does not fail.
-    transaction.on_commit(partial(enqueue_generation, generation.pk, queue), robust=True)
+    transaction.on_commit(partial(enqueue_generation, generation.pk, queue, new=True), robust=True)
 
 
 @transaction.atomic

@@ -10,7 +10,7 @@ from comfybridge.errors import ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
 from reviewapp.briefs import services
-from reviewapp.briefs.forms import brief_form_class
+from reviewapp.briefs.forms import form_class_for
 from reviewapp.briefs.models import Asset, Brief, Generation
 from reviewapp.catalog.models import WorkflowVersion
 
@@ -22,7 +22,7 @@ def brief_new(request, slug):
         workflow__slug=slug,
         status=WorkflowVersion.Status.PUBLISHED,
     )
-    form_class = brief_form_class(version.schema)
+    form_class = form_class_for(version)
     if request.method == "POST":
         form = form_class(request.POST, request.FILES)
         if form.is_valid():

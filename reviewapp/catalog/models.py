@@ -76,6 +76,19 @@ class WorkflowVersion(models.Model):
         super().save(*args, **kwargs)
 
     def contract(self):
-        from comfybridge.contract import Contract
+        """The parameter contract, built once per process: checking a schema against the
+        JSON Schema meta-schema costs more than the rest of a submit, and a version's
+        content never changes (its checksum names it)."""
+        return _contract_for(self.checksum, self.schema)
 
-        return Contract.from_schema(self.schema)
+
+_contracts: dict[str, object] = {}
+
+
+def _contract_for(checksum: str, schema: dict):
+    from comfybridge.contract import Contract
+
+    contract = _contracts.get(checksum)
+    if contract is None:
+        contract = _contracts[checksum] = Contract.from_schema(schema)
+    return contract

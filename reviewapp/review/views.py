@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from comfybridge.errors import ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
-from reviewapp.briefs.forms import brief_form_class
+from reviewapp.briefs.forms import form_class_for
 from reviewapp.briefs.models import Brief, Generation
 from reviewapp.catalog.models import Workflow
 from reviewapp.review import services
@@ -61,7 +61,11 @@ def queue(request):
         .prefetch_related("assets")
     )
     page = Paginator(generations, 48).get_page(request.GET.get("page"))
-    awaiting = Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW).count()
+    unfiltered = not any(filters[k] for k in ("workflow", "status", "submitter", "since", "until"))
+    if unfiltered and permissions.sees_everything(request.user):
+        awaiting = page.paginator.count  # the same COUNT: do not run it twice
+    else:
+        awaiting = Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW).count()
     # One indexed lookup per user, not a DISTINCT over every generation.
     submitters = (
         get_user_model()
@@ -248,8 +252,7 @@ def regenerate_edit(request, pk):
     generation = _visible_generation(request, pk)
     if not permissions.can_regenerate(request.user, generation):
         raise PermissionDenied
-    schema = generation.brief.workflow_version.schema
-    form_class = brief_form_class(schema)
+    form_class = form_class_for(generation.brief.workflow_version)
     image_props = form_class.contract.image_properties()
     if request.method == "POST":
         form = form_class(request.POST)
