@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from comfybridge.client import ComfyClient, OutputImage, Progress
@@ -61,10 +61,17 @@ class Run:
     mode: str
 
 
+def _release_connections() -> None:
+    # Between jobs a long-lived worker drops broken or expired connections. Never from
+    # inside a transaction (a caller's, or a test's): that would close it under them.
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 def run_generation(generation_id: int) -> None:
     """Run (or resume) one generation. Raises RetryLater when a temporary failure sent
     it back to the queue: the RQ job then retries after its interval."""
-    close_old_connections()
+    _release_connections()
     try:
         run = _claim(generation_id)
         if run is None:
@@ -87,7 +94,7 @@ def run_generation(generation_id: int) -> None:
         if requeued is not None:
             raise RetryLater(f"generation {generation_id}: {requeued}")
     finally:
-        close_old_connections()
+        _release_connections()
 
 
 def _claim(generation_id: int) -> Run | None:
