@@ -21,7 +21,9 @@ def record(
 ) -> AuditEvent:
     """Append one event. Call it inside the transaction that makes the change.
 
-    `actor` is a user, or None for the system (workers, the reconciler).
+    `actor` is a user, or None for the system (workers, the reconciler). `target` is a
+    model instance, or None for events about no stored object (a failed login for an
+    unknown name).
     """
     ctx = current_request_context()
     with transaction.atomic():
@@ -35,8 +37,8 @@ def record(
             actor_ref=user.pk if user else None,
             actor_name=user.get_username() if user else "system",
             action=action,
-            target_type=target._meta.label_lower,
-            target_id=str(target.pk),
+            target_type=target._meta.label_lower if target is not None else "",
+            target_id=str(target.pk) if target is not None else "",
             workflow_slug=workflow_slug,
             changes=changes or {},
             request_id=ctx.get("request_id", ""),
