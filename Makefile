@@ -40,6 +40,7 @@ migrations-check: $(STAMP)
 
 check: $(STAMP)
 	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=check-only-$$(date +%s)-not-a-real-secret-key-0123456789abcdef \
+	AUDIT_KEY=check-only-audit-key \
 	DJANGO_ALLOWED_HOSTS=example.com $(PY) manage.py check --deploy --fail-level WARNING
 
 ci: lint migrations-check check test

@@ -24,6 +24,7 @@ def setup() -> dict:
     # Production-like: DEBUG off (no query log, no debug pages), plain HTTP on localhost.
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ["DJANGO_SECRET_KEY"] = "bench-only-" + os.urandom(24).hex()
+    os.environ["AUDIT_KEY"] = "bench-only-" + os.urandom(24).hex()
     os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
     os.environ["SECURE_SSL_REDIRECT"] = "0"
     os.environ.setdefault("LOG_LEVEL", "WARNING")

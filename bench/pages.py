@@ -63,7 +63,7 @@ def seed(users, n: int = GENERATIONS) -> dict:
                     actor_name=operator.username, action="generation.queued",
                     target_type="briefs.generation", target_id=str(g.pk),
                     workflow_slug="color_swatch", changes={"brief": g.brief_id},
-                    prev_hash=os.urandom(32).hex(), hash=os.urandom(32).hex())
+                    row_mac=os.urandom(32).hex())
          for i, g in enumerate(gens)], batch_size=2000,
     )  # fmt: skip
     small = briefs[len(briefs) // 2]

@@ -143,6 +143,18 @@ UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
 # (for one-person teams).
 ALLOW_SELF_REVIEW = envbool("ALLOW_SELF_REVIEW", False)
 
+# The audit trail's MAC key: a secret kept outside the database (unlike SECRET_KEY's
+# uses, losing it to a database reader is what it guards against), so a person with
+# database access cannot rewrite the trail. Keep it: rows sealed with one key verify
+# only with that key. Required when DEBUG is off.
+AUDIT_KEY = envstr("AUDIT_KEY", "")
+if not AUDIT_KEY:
+    if not DEBUG:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("AUDIT_KEY must be set when DJANGO_DEBUG is off")
+    AUDIT_KEY = "dev-only-audit-key-do-not-use-in-production"
+
 # The reasons a reviewer picks from when rejecting (free text may be added).
 REJECT_REASON_TAGS = envlist(
     "REJECT_REASON_TAGS",

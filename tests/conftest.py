@@ -8,10 +8,22 @@ import pytest
 import redis as redis_lib
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
+from django.db.backends.signals import connection_created
 
 from reviewapp.accounts import roles
 
 PASSWORD = "test-password-123"
+
+
+def _allow_test_truncate(sender, connection, **kwargs):
+    """Transactional tests empty the tables with TRUNCATE between tests, which the audit
+    tables refuse on PostgreSQL unless the connection says it is a test run's."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET audit.allow_truncate = 'on'")
+
+
+connection_created.connect(_allow_test_truncate)
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ FILTERS = ("actor", "action", "workflow", "since", "until")
 
 def _filtered(request):
     filters = {k: request.GET.get(k, "").strip() for k in FILTERS}
-    events = AuditEvent.objects.order_by("-id")
+    events = AuditEvent.objects.select_related("seal").order_by("-id")
     if filters["actor"]:
         events = events.filter(actor_name=filters["actor"])
     if filters["action"]:
@@ -66,6 +66,12 @@ def _known_actions() -> list[str]:
     return actions
 
 
+def _seal_columns(event) -> tuple:
+    """Sequence number and chain hash, or blanks while the sealer has not reached it."""
+    seal = getattr(event, "seal", None)
+    return (seal.seq, seal.hash) if seal else ("", "")
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -77,7 +83,7 @@ def audit_export(request):
     _, events = _filtered(request)
     writer = csv.writer(_Echo())
     header = ["id", "time_utc", "actor", "action", "target_type", "target_id", "workflow",
-              "changes", "request_id", "ip", "hash", "prev_hash"]  # fmt: skip
+              "changes", "request_id", "ip", "seq", "seal_hash", "row_mac"]  # fmt: skip
 
     def rows():
         yield writer.writerow(header)
@@ -85,7 +91,7 @@ def audit_export(request):
             yield writer.writerow([
                 e.pk, e.created_at.isoformat(), e.actor_name, e.action, e.target_type,
                 e.target_id, e.workflow_slug, json.dumps(e.changes, sort_keys=True),
-                e.request_id, e.ip or "", e.hash, e.prev_hash,
+                e.request_id, e.ip or "", *_seal_columns(e), e.row_mac,
             ])  # fmt: skip
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

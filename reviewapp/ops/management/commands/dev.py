@@ -33,7 +33,7 @@ class Command(BaseCommand):
     help = (
         "Development only: migrate, load workflows, create demo accounts, then run Redis "
         "(embedded unless REDIS_URL is set), the ComfyUI simulator (unless COMFYUI_URL is "
-        "set), an RQ worker, the reconciler and the web server until Ctrl-C."
+        "set), an RQ worker, the reconciler, the audit sealer and the web server until Ctrl-C."
     )
 
     def add_arguments(self, parser):
@@ -100,6 +100,7 @@ class Command(BaseCommand):
                               "--worker-class", "rq.worker.SimpleWorker"], env,
                    restart=True)  # fmt: skip
         self.spawn("reconciler", [*manage, "reconcile", "--every", "10"], env, restart=True)
+        self.spawn("sealer", [*manage, "seal_audit", "--every", "2"], env, restart=True)
         self.spawn("web", [*manage, "runserver", f"127.0.0.1:{options['port']}"], env)
 
     def spawn(self, name, argv, env, *, restart=False):
