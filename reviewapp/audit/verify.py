@@ -145,9 +145,15 @@ def read_checkpoints(path) -> list[dict]:
                 continue
             try:
                 cp = json.loads(line)
-                int(cp["seq"]), str(cp["hash"]), str(cp["mac"])  # noqa: B018
-            except (ValueError, KeyError, TypeError):
-                raise ValueError(f"{path}, line {n}: not an audit checkpoint") from None
+            except ValueError:
+                cp = None
+            if not (
+                isinstance(cp, dict)
+                and isinstance(cp.get("seq"), int)
+                and isinstance(cp.get("hash"), str)
+                and isinstance(cp.get("mac"), str)
+            ):
+                raise ValueError(f"{path}, line {n}: not an audit checkpoint")
             checkpoints.append(cp)
     return checkpoints
 

@@ -106,7 +106,9 @@ class Migration(migrations.Migration):
             "auditevent", "target_id", models.CharField(blank=True, max_length=64)
         ),
         migrations.AddField(
-            "auditevent", "row_mac", models.CharField(blank=True, default="", max_length=64),
+            "auditevent",
+            "row_mac",
+            models.CharField(blank=True, default="", max_length=64),
             preserve_default=False,
         ),
         migrations.AddField(

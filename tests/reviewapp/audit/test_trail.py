@@ -99,10 +99,13 @@ def test_events_and_seals_refuse_update_and_delete(trail):
 )
 def test_postgresql_refuses_changes_and_truncate(trail, sql):
     ids = {"event": trail[0].pk, "seq": trail[0].seal.seq}
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL audit.allow_truncate = 'off'")
-            cursor.execute(sql, ids)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SET LOCAL audit.allow_truncate = 'off'")
+        cursor.execute(sql, ids)
 
 
 @postgresql_only
