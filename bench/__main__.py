@@ -20,7 +20,7 @@ def log(msg: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench")
-    p.add_argument("--only", default="P1,P2,P3,P4,P5,P6", help="comma-separated ids")
+    p.add_argument("--only", default="P1,P2,P3,P4,P5,P6,P10", help="comma-separated ids")
     p.add_argument("--scale", type=float, default=1.0, help="multiply generation counts (trials)")
     a = p.parse_args(argv)
     only = {x.strip().upper() for x in a.only.split(",")}
@@ -29,14 +29,16 @@ def main(argv=None) -> int:
     env["scale"] = a.scale
     users = bench_env.users()
     log(f"database: {env['database']}, scratch: {env['tmp']}")
-    from . import suite
+    from . import audit, suite
 
     results: dict = {}
-    for bench_id in ("P5", "P1", "P2", "P3", "P6", "P4"):
+    benches = {b: getattr(suite, b.lower()) for b in ("P5", "P1", "P2", "P3", "P6", "P4")}
+    benches["P10"] = audit.p10
+    for bench_id, bench in benches.items():
         if bench_id in only or (bench_id == "P1" and "P2" in only):
             log(f"{bench_id} ...")
             started = time.monotonic()
-            lines = getattr(suite, bench_id.lower())(env, users, results)
+            lines = bench(env, users, results)
             for line in lines:
                 if bench_id in only:
                     emit(line)
