@@ -29,9 +29,15 @@ def _prepare_database(url: str) -> str | None:
     import psycopg
 
     cfg = dj_database_url.parse(url)
-    admin = dict(host=cfg["HOST"] or "127.0.0.1", port=cfg["PORT"] or 5432,
-                 user=cfg["USER"] or "postgres", password=cfg["PASSWORD"] or None,
-                 dbname="postgres", connect_timeout=3, autocommit=True)  # fmt: skip
+    admin = dict(
+        host=cfg["HOST"] or "127.0.0.1",
+        port=cfg["PORT"] or 5432,
+        user=cfg["USER"] or "postgres",
+        password=cfg["PASSWORD"] or None,
+        dbname="postgres",
+        connect_timeout=3,
+        autocommit=True,
+    )
     try:
         with psycopg.connect(**admin) as conn:
             exists = conn.execute(
@@ -45,8 +51,12 @@ def _prepare_database(url: str) -> str | None:
 
 
 def _manage(env, *args) -> None:
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _sql(env, sql: str):
@@ -56,8 +66,9 @@ def _sql(env, sql: str):
         "    c.execute(\"SET audit.allow_truncate = 'on'\"); c.execute(sys.argv[1])\n"
         "    print(c.fetchone()[0] if c.description else '')"
     )
-    out = subprocess.run([sys.executable, "-c", code, sql], env=env, check=True,
-                         capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code, sql], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return out.strip()
 
 
@@ -65,17 +76,22 @@ def _round(env, mode: str, per_writer: int, tmp: Path) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix=f"p10-{mode}-", dir=tmp))
     go = run_dir / "go"
     writers = [
-        subprocess.Popen([sys.executable, "-m", "bench.audit_writer", mode, str(per_writer),
-                          str(w), str(go)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                         text=True)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.audit_writer", mode, str(per_writer), str(w), str(go)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for w in range(WRITERS)
     ]
     sealer = None
     if mode == "audit":
         sealer = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "seal_audit", "--every", "0.05"],
-            env=env, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
     while len(list(run_dir.glob("ready-*"))) < WRITERS:
         time.sleep(0.05)
     go.touch()
@@ -91,9 +107,12 @@ def _round(env, mode: str, per_writer: int, tmp: Path) -> dict:
         sealer.terminate()
         sealer.wait()
     wall = end - start
-    return {"events": total, "wall_s": round(wall, 2),
-            "writers_s": round(writers_end - start, 2),
-            "per_s": round(total / wall)}  # fmt: skip
+    return {
+        "events": total,
+        "wall_s": round(wall, 2),
+        "writers_s": round(writers_end - start, 2),
+        "per_s": round(total / wall),
+    }
 
 
 def p10(env_info, users, results):
@@ -104,8 +123,7 @@ def p10(env_info, users, results):
     env = {**os.environ, "DATABASE_URL": url}
     _log(f"P10 on {url.rsplit('@', 1)[-1]}")
     _manage(env, "migrate")
-    _sql(env, "CREATE TABLE IF NOT EXISTS bench_plain_event"
-              " (LIKE audit_auditevent INCLUDING ALL)")  # fmt: skip
+    _sql(env, "CREATE TABLE IF NOT EXISTS bench_plain_event (LIKE audit_auditevent INCLUDING ALL)")
     per_writer = max(50, int(2000 * env_info["scale"]))
     # Alternated twice, so a machine that slows down mid-run weighs on both sides.
     rounds = {"plain": [], "audit": []}
@@ -115,15 +133,28 @@ def p10(env_info, users, results):
         rounds[mode].append(_round(env, mode, per_writer, env_info["tmp"]))
         _log(f"P10 {mode}: {rounds[mode][-1]}")
         if mode == "audit":
-            check = subprocess.run([sys.executable, str(ROOT / "manage.py"), "verify_audit"],
-                                   env=env, capture_output=True, text=True)  # fmt: skip
+            check = subprocess.run(
+                [sys.executable, str(ROOT / "manage.py"), "verify_audit"],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             verified = verified and check.returncode == 0
-    rate = {m: sum(r["events"] for r in rs) / sum(r["wall_s"] for r in rs)
-            for m, rs in rounds.items()}  # fmt: skip
+    rate = {
+        m: sum(r["events"] for r in rs) / sum(r["wall_s"] for r in rs) for m, rs in rounds.items()
+    }
     ratio = rate["audit"] / rate["plain"]
-    return [{
-        "bench": "P10", "writers": WRITERS, "events_per_writer": per_writer,
-        "plain_per_s": round(rate["plain"]), "audit_until_sealed_per_s": round(rate["audit"]),
-        "rounds": rounds, "ratio": round(ratio, 3), "target": 0.8, "met": ratio >= 0.8,
-        "verified": verified,
-    }]  # fmt: skip
+    return [
+        {
+            "bench": "P10",
+            "writers": WRITERS,
+            "events_per_writer": per_writer,
+            "plain_per_s": round(rate["plain"]),
+            "audit_until_sealed_per_s": round(rate["audit"]),
+            "rounds": rounds,
+            "ratio": round(ratio, 3),
+            "target": 0.8,
+            "met": ratio >= 0.8,
+            "verified": verified,
+        }
+    ]

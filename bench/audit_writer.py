@@ -28,16 +28,31 @@ def main(mode: str, n: int, writer: int, go: Path) -> None:
     if mode == "audit":
         for i in range(n):
             with transaction.atomic():
-                record("bench.event", actor=None, target=None,
-                       changes={"writer": writer, "i": i}, workflow_slug="bench")  # fmt: skip
+                record(
+                    "bench.event",
+                    actor=None,
+                    target=None,
+                    changes={"writer": writer, "i": i},
+                    workflow_slug="bench",
+                )
     else:
         plain = _plain_model()
         for i in range(n):
             with transaction.atomic():
-                plain(created_at=timezone.now(), actor=None, actor_ref=None,
-                      actor_name="system", action="bench.event", target_type="", target_id="",
-                      workflow_slug="bench", changes={"writer": writer, "i": i}, request_id="",
-                      ip=None, row_mac="0" * 64).save(force_insert=True)  # fmt: skip
+                plain(
+                    created_at=timezone.now(),
+                    actor=None,
+                    actor_ref=None,
+                    actor_name="system",
+                    action="bench.event",
+                    target_type="",
+                    target_id="",
+                    workflow_slug="bench",
+                    changes={"writer": writer, "i": i},
+                    request_id="",
+                    ip=None,
+                    row_mac="0" * 64,
+                ).save(force_insert=True)
     print(json.dumps({"start": started, "end": time.time()}), flush=True)
 
 
@@ -49,8 +64,9 @@ def _plain_model():
     from reviewapp.audit.models import AuditEvent
 
     fields = {f.name: f.clone() for f in AuditEvent._meta.local_fields if f.name != "id"}
-    meta = type("Meta", (), {"app_label": "audit", "db_table": "bench_plain_event",
-                             "managed": False})  # fmt: skip
+    meta = type(
+        "Meta", (), {"app_label": "audit", "db_table": "bench_plain_event", "managed": False}
+    )
     return type("PlainEvent", (models.Model,), {**fields, "Meta": meta, "__module__": __name__})
 
 

@@ -89,9 +89,15 @@ def seal_pending(batch: int = 5000) -> int:
             seq += 1
             prev = chain.seal_hash(seq, event.pk, prev, event.row_mac)
             seals.append(
-                AuditSeal(seq=seq, event=event, epoch=AuditSeal.Epoch.HMAC, key_id=kid,
-                          hash=prev, sealed_at=now)
-            )  # fmt: skip
+                AuditSeal(
+                    seq=seq,
+                    event=event,
+                    epoch=AuditSeal.Epoch.HMAC,
+                    key_id=kid,
+                    hash=prev,
+                    sealed_at=now,
+                )
+            )
         AuditSeal.objects.bulk_create(seals, batch_size=1000)
     if blocked is not None:
         log.error("%s", SealBlocked(blocked))

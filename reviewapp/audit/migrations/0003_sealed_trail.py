@@ -17,9 +17,10 @@ def seal_first_epoch(apps, schema_editor):
     events = AuditEvent.objects.order_by("id").values_list("id", "legacy_hash")
     for seq, (event_id, legacy_hash) in enumerate(events.iterator(chunk_size=5000), 1):
         seals.append(
-            AuditSeal(seq=seq, event_id=event_id, epoch=0, key_id="", hash=legacy_hash,
-                      sealed_at=now)
-        )  # fmt: skip
+            AuditSeal(
+                seq=seq, event_id=event_id, epoch=0, key_id="", hash=legacy_hash, sealed_at=now
+            )
+        )
         if len(seals) == 5000:
             AuditSeal.objects.bulk_create(seals)
             seals = []

@@ -31,10 +31,16 @@ def _write_old_trail(apps, n: int) -> None:
     for i in range(n):
         row = {
             "created_at": datetime(2026, 11, 1, 12, i, tzinfo=UTC),
-            "actor_ref": None, "actor_name": "system", "action": "generation.queued",
-            "target_type": "briefs.generation", "target_id": str(i + 1),
-            "workflow_slug": "color_swatch", "changes": {"n": i}, "request_id": "", "ip": None,
-        }  # fmt: skip
+            "actor_ref": None,
+            "actor_name": "system",
+            "action": "generation.queued",
+            "target_type": "briefs.generation",
+            "target_id": str(i + 1),
+            "workflow_slug": "color_swatch",
+            "changes": {"n": i},
+            "request_id": "",
+            "ip": None,
+        }
         digest = _old_hash({**row, "created_at": row["created_at"].isoformat()}, prev)
         OldEvent.objects.create(**row, prev_hash=prev, hash=digest)
         prev = digest
@@ -78,12 +84,17 @@ def test_rewriting_the_old_epoch_breaks_the_first_link_of_the_new(upgraded_trail
             event.actor_name = "mallory" if event == events[1] else event.actor_name
             event.legacy_prev_hash = prev
             row = {
-                "created_at": event.created_at.isoformat(), "actor_ref": event.actor_ref,
-                "actor_name": event.actor_name, "action": event.action,
-                "target_type": event.target_type, "target_id": event.target_id,
-                "workflow_slug": event.workflow_slug, "changes": event.changes,
-                "request_id": event.request_id, "ip": event.ip,
-            }  # fmt: skip
+                "created_at": event.created_at.isoformat(),
+                "actor_ref": event.actor_ref,
+                "actor_name": event.actor_name,
+                "action": event.action,
+                "target_type": event.target_type,
+                "target_id": event.target_id,
+                "workflow_slug": event.workflow_slug,
+                "changes": event.changes,
+                "request_id": event.request_id,
+                "ip": event.ip,
+            }
             prev = _old_hash(row, prev)
             cursor.execute(
                 "UPDATE audit_auditevent SET actor_name = %s, legacy_prev_hash = %s,"

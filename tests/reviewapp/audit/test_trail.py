@@ -175,8 +175,10 @@ def test_an_edit_with_every_later_hash_recomputed_is_found(trail, settings):
         [forged_mac, victim.pk],
     )
     for new_hash, seq in rewrites:
-        tamper("UPDATE audit_auditseal SET hash = %s, key_id = %s WHERE seq = %s",
-               [new_hash, real_kid, seq])  # fmt: skip
+        tamper(
+            "UPDATE audit_auditseal SET hash = %s, key_id = %s WHERE seq = %s",
+            [new_hash, real_kid, seq],
+        )
     verify_fails(rf"sealed #{victim.seal.seq}: event #{victim.pk} .*content was changed")
 
 
