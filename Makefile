@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format migrations-check check ci bench clean chaos
+.PHONY: help install run test test-fast lint format migrations-check check ci bench clean chaos fuzz
 
 help:
 	@echo "make run     install, migrate, load workflows and serve http://127.0.0.1:8000"
@@ -52,6 +52,10 @@ bench: $(STAMP)
 # The pipeline under faults: 1,000 generations while workers, simulators and Redis die.
 chaos: $(STAMP)
 	$(PY) -m chaos $(CHAOS_ARGS)
+
+# Ten times the suite's fuzz cases, on every GET filter, POST form and import.
+fuzz: $(STAMP)
+	FUZZ_LONG=1 $(PY) -m reviewapp.lib.devredis -- $(PY) -m pytest -m fuzz tests/reviewapp/test_fuzz.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
