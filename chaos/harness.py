@@ -214,6 +214,7 @@ class Harness:
         self.sims: list = []
         self.workers: list[Child] = []
         self.reconciler: Child | None = None
+        self.sealer: Child | None = None
         self.env: dict = {}
         self.submitted = 0
         self.regenerated = 0
@@ -306,6 +307,11 @@ class Harness:
         self.reconciler = Child(
             "reconciler", _manage("reconcile", "--every", every), self.env, self.logdir
         ).start()
+        # The audit sealer runs beside them, as in production; the trail must verify at
+        # the end whatever died meanwhile.
+        self.sealer = Child(
+            "sealer", _manage("seal_audit", "--every", "0.5"), self.env, self.logdir
+        ).start()
 
     # ---- faults
 
@@ -352,8 +358,8 @@ class Harness:
             self.faults.log.append("redis restart")
 
     def supervise(self) -> None:
-        """Restart a worker or the reconciler that stopped by itself."""
-        for child in [*self.workers, self.reconciler]:
+        """Restart a worker, the reconciler or the sealer that stopped by itself."""
+        for child in [*self.workers, self.reconciler, self.sealer]:
             if child is not None and not child.alive():
                 self.faults.worker_exits += 1
                 code = child.proc.returncode if child.proc else None
@@ -496,7 +502,16 @@ class Harness:
         reviewable = gens.filter(status__in=("awaiting_review", "approved", "rejected"))
         without_assets = reviewable.filter(assets__isnull=True).count()
         executions, dup_prompts, dup_same_process = self.executions()
+        from reviewapp.audit.sealer import seal_all
+        from reviewapp.audit.verify import verify
+
+        seal_all()
+        audit = verify()
+        if not audit.intact:
+            print(f"chaos: audit trail not intact: {audit.problems}", file=sys.stderr)
         return {
+            "audit_intact": audit.intact,
+            "audit_sealed": audit.sealed,
             "total": total,
             "counts": counts,
             "lost": lost,
@@ -577,7 +592,7 @@ class Harness:
 
     def shutdown(self) -> None:
         # Reconciler and workers first, while Redis and the simulators still answer.
-        children = [c for c in [self.reconciler, *self.workers] if c is not None]
+        children = [c for c in [self.sealer, self.reconciler, *self.workers] if c is not None]
         for child in children:
             if child.alive():
                 child.proc.terminate()
@@ -647,6 +662,8 @@ def run(cfg: Config) -> int:
             "worker_exits": harness.faults.worker_exits,
             "submit_errors": sum(harness.submit_errors.values()),
             "settled_in_time": settled_in_time,
+            "audit_intact": m["audit_intact"],
+            "audit_sealed": m["audit_sealed"],
         }
         if m["lost"]:
             print("chaos: generations that did not settle:", file=sys.stderr)
@@ -670,6 +687,7 @@ def run(cfg: Config) -> int:
             and m["stuck"] == 0
             and m["duplicate_assets"] == 0
             and m["reviewable_without_assets"] == 0
+            and m["audit_intact"]
         )
     except KeyboardInterrupt:
         print("chaos: interrupted; stopping everything", file=sys.stderr)

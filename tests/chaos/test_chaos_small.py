@@ -39,6 +39,7 @@ def test_a_small_chaos_run_loses_nothing_and_doubles_nothing():
     assert result["stuck"] == 0, explain
     assert result["duplicate_assets"] == 0, explain
     assert result["reviewable_without_assets"] == 0, explain
+    assert result["audit_intact"] and result["audit_sealed"] > result["generations"], explain
     assert result["awaiting_review"] + result["failed"] == result["generations"], explain
     faults = result["faults"]
     assert faults["worker_kills"] == 3, explain
