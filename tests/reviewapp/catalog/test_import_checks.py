@@ -86,6 +86,14 @@ REFUSED = {
         lambda g, s: (b" " * (2 * 1024 * 1024 + 1), s),
         "the graph (.api.json) is larger than 2 MiB",
     ),
+    "schema holds NaN": (
+        lambda g, s: (g, json.dumps(s).replace('"maximum": 1024', '"maximum": NaN').encode()),
+        "the schema (.schema.json) is not valid JSON: NaN is not a JSON number",
+    ),
+    "text a database cannot store": (
+        graph_case(lambda g: g["3"]["inputs"].update({"filename_prefix": "a\x00b"})),
+        "the graph (.api.json) contains a NUL character (at /3/inputs/filename_prefix)",
+    ),
     "node not an object": (
         graph_case(lambda g: g.update({"2": "ImageBlur"})),
         "node 2 must be an object",
