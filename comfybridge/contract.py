@@ -20,13 +20,20 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from referencing.exceptions import Unresolvable
 
+from . import checks
 from .catalog import Catalog
+from .checks import is_link
 from .errors import ContractError, ParamsInvalid
 
 BIND_KEYWORD = "x-bind"
 IMAGE_FORMAT = "x-image"
 
+_UNFOLLOWABLE = (
+    "this workflow's schema has a reference that cannot be followed; "
+    "ask a workflow admin to import a corrected version"
+)
 _BINDING_RE = re.compile(r"^(?P<node>[^.\s]+)\.inputs\.(?P<input>[^.\s]+)$")
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -50,17 +57,6 @@ def canonical_json(obj: Any) -> bytes:
 def checksum(obj: Any) -> str:
     """sha256 hex digest of ``canonical_json(obj)``."""
     return hashlib.sha256(canonical_json(obj)).hexdigest()
-
-
-def is_link(value: Any) -> bool:
-    """True for an API-format link ``[source_node_id, output_index]``."""
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-    )
 
 
 @dataclass(frozen=True, order=True)
@@ -107,19 +103,24 @@ class Contract:
     def __init__(self, schema: dict, bindings: dict[str, tuple[Binding, ...]]):
         self.schema = schema
         self.bindings = bindings
-        self._validator = Draft202012Validator(schema)
+        # Never a bare Draft202012Validator: its default registry fetches any URL a $ref names.
+        self._validator = checks.make_validator(schema)
         self._by_target = {b: name for name, targets in bindings.items() for b in targets}
 
     @classmethod
     def from_schema(cls, schema: Mapping) -> Contract:
-        """Check the schema (JSON Schema 2020-12) and parse every property's ``x-bind``."""
+        """Check the schema (JSON Schema 2020-12 plus the rules in ``checks``) and parse every
+        property's ``x-bind``. Raises ``ContractError`` with every problem found."""
+        problems = checks.structure_problems(schema, "the schema")
+        if problems:
+            raise ContractError(problems)
         schema = copy.deepcopy(dict(schema))
+        problems = checks.schema_problems(schema)
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
             path = "/".join(str(p) for p in exc.path)
-            raise ContractError([f"invalid JSON Schema at '{path}': {exc.message}"]) from None
-        problems: list[str] = []
+            problems.insert(0, f"invalid JSON Schema at '{path}': {exc.message}")
         if schema.get("type") != "object":
             problems.append('the schema must have "type": "object"')
         properties = schema.get("properties")
@@ -130,7 +131,7 @@ class Contract:
         claimed: dict[Binding, str] = {}
         for name, prop in properties.items():
             if not isinstance(prop, dict):
-                problems.append(f"property {name!r} must be an object")
+                problems.append(f"property {checks.shown(name)} must be an object")
                 continue
             raw = prop.get(BIND_KEYWORD)
             if raw is None:
@@ -141,6 +142,12 @@ class Contract:
                 continue
             targets = []
             for text in raw:
+                if not isinstance(text, str):
+                    problems.append(
+                        f"property {name!r}: each '{BIND_KEYWORD}' entry must be a string "
+                        "like '<node_id>.inputs.<input_name>'"
+                    )
+                    continue
                 try:
                     binding = Binding.parse(text)
                 except ValueError as exc:
@@ -154,14 +161,20 @@ class Contract:
                 claimed[binding] = name
                 targets.append(binding)
             bindings[name] = tuple(targets)
-            if prop.get("format") == IMAGE_FORMAT and _json_types(prop) != {"string"}:
-                problems.append(f'image property {name!r} must have "type": "string"')
-        for name in schema.get("required", []):
-            if name not in properties:
-                problems.append(f"required property {name!r} is not in 'properties'")
+        required = schema.get("required", [])
+        for name in required if isinstance(required, list) else []:
+            if isinstance(name, str) and name not in properties:
+                problems.append(f"required property {checks.shown(name)} is not in 'properties'")
+        if not problems:
+            # Only once every reference is known to stay inside: these resolve them.
+            problems = checks.reference_cycle_problems(schema)
         if problems:
             raise ContractError(problems)
-        return cls(schema, bindings)
+        contract = cls(schema, bindings)
+        problems = checks.value_problems(contract._validator, properties)
+        if problems:
+            raise ContractError(problems)
+        return contract
 
     # -- describing -----------------------------------------------------------------------
 
@@ -193,14 +206,13 @@ class Contract:
 
         Raises ``ContractError`` with every problem found, each naming property and target.
         """
-        problems: list[str] = []
-        if not isinstance(graph, Mapping) or not graph:
-            raise ContractError(["the graph must be a non-empty object of nodes"])
+        problems = checks.graph_problems(graph)
+        if problems:
+            # The binding checks below rely on the graph's shape.
+            raise ContractError(problems)
         for node_id, node in graph.items():
-            class_type = node.get("class_type") if isinstance(node, Mapping) else None
-            if not isinstance(class_type, str):
-                problems.append(f"node {node_id} has no class_type")
-            elif not catalog.has_class(class_type):
+            class_type = node["class_type"]
+            if not catalog.has_class(class_type):
                 problems.append(f"node {node_id} has unknown class {class_type!r}")
         for name, targets in self.bindings.items():
             prop = self.properties[name]
@@ -288,7 +300,13 @@ class Contract:
             raise ParamsInvalid({"": ["parameters must be an object"]})
         filled = self.with_defaults(params)
         errors: dict[str, list[str]] = {}
-        for error in sorted(self._validator.iter_errors(filled), key=lambda e: list(e.path)):
+        try:
+            found = sorted(self._validator.iter_errors(filled), key=lambda e: list(e.path))
+        except (Unresolvable, RecursionError):
+            # Only a schema stored before references were checked gets here; the registry
+            # refused to look outside it, and nothing of what it pointed at is shown.
+            raise ParamsInvalid({"": [_UNFOLLOWABLE]}) from None
+        for error in found:
             for key, message in self._describe(error, filled):
                 messages = errors.setdefault(key, [])
                 if message not in messages:

@@ -118,3 +118,42 @@ def run_worker(queue) -> None:
     from rq import SimpleWorker
 
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+class _Trap:
+    """A local HTTP server that records every request; a test asserts it got none."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        requests = self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                requests.append(self.path)
+                body = b'{"type": "integer", "maximum": 1, "const": "fetched-from-trap"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def http_trap():
+    trap = _Trap()
+    yield trap
+    trap.close()

@@ -9,6 +9,7 @@ convenience, not the guard.
 from __future__ import annotations
 
 import random
+import re
 
 from django import forms
 from django.conf import settings
@@ -19,6 +20,43 @@ from reviewapp.lib import images
 
 # Strings longer than this get a textarea.
 TEXTAREA_FROM = 120
+
+# ASCII digits only: int() and float() also accept '+5', '1_0' and other scripts' digits
+# ('١٢'); a brief's numbers are written one plain way.
+_INTEGER_RE = re.compile(r"-?[0-9]+")
+_NUMBER_RE = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_COLOR_RE = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+class StrictIntegerField(forms.IntegerField):
+    """An integer written as plain ASCII digits with an optional '-'."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        try:
+            if not _INTEGER_RE.fullmatch(text):
+                raise ValueError
+            return int(text)
+        except ValueError:  # also more digits than int() converts
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class StrictFloatField(forms.FloatField):
+    """A decimal number such as -1.5 or 2e3, in ASCII digits."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        text = str(value).strip()
+        if not _NUMBER_RE.fullmatch(text):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return float(text)
 
 
 class ColorInput(forms.TextInput):
@@ -38,15 +76,12 @@ class ColorField(forms.Field):
     def to_python(self, value):
         if value in (None, ""):
             return None
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             return value
-        text = str(value).strip().lstrip("#")
-        try:
-            if len(text) != 6:
-                raise ValueError
-            return int(text, 16)
-        except ValueError:
-            raise forms.ValidationError("Enter a colour as #rrggbb.") from None
+        text = str(value).strip()
+        if not _COLOR_RE.fullmatch(text):
+            raise forms.ValidationError("Enter a colour as #rrggbb.")
+        return int(text[1:], 16)
 
 
 class ImageUploadField(forms.FileField):
@@ -89,16 +124,16 @@ def field_for(name: str, spec: dict, required: bool) -> forms.Field:
             choices = [("", "—"), *choices]
         return forms.TypedChoiceField(choices=choices, coerce=coerce, empty_value=None, **common)
     if kind == "integer":
-        field = forms.IntegerField(
+        field = StrictIntegerField(
             min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common
         )
         if name == "seed" and "initial" not in common:
             # A fresh random seed per form shown, so two briefs never collide by accident.
-            low, high = spec.get("minimum", 0), spec.get("maximum", 2**31 - 1)
+            low, high = _seed_range(spec)
             field.initial = lambda: random.randint(low, high)
         return field
     if kind == "number":
-        field = forms.FloatField(
+        field = StrictFloatField(
             min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common
         )
         field.widget.attrs["step"] = spec.get("multipleOf", "any")
@@ -116,6 +151,13 @@ def field_for(name: str, spec: dict, required: bool) -> forms.Field:
     raise ValueError(f"property {name!r}: type {kind!r} has no form field")
 
 
+def _seed_range(spec: dict) -> tuple[int, int]:
+    # The contract makes integer bounds whole numbers and leaves some value between them.
+    high = int(spec.get("maximum", spec.get("exclusiveMaximum", 2**31) - 1))
+    low = int(spec.get("minimum", spec.get("exclusiveMinimum", min(0, high) - 1) + 1))
+    return low, high
+
+
 class BriefForm(forms.Form):
     """Base class of the generated forms; `contract` is set on the subclass."""
 
@@ -123,15 +165,19 @@ class BriefForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        params = self.params()
+        # The schema is checked even when some fields failed, so one submission reports every
+        # bad field. A failed field is absent from the params: the schema would only add
+        # "required" to its own error, and a whole-brief rule may fail for the same reason.
+        failed = set(self.errors)
         try:
-            self.contract.validate(params)
+            self.contract.validate(self.params())
         except ParamsInvalid as exc:
             for prop, messages in exc.errors.items():
+                field = prop if prop in self.fields else None
+                if prop in failed or (field is None and failed):
+                    continue
                 for message in messages:
-                    self.add_error(prop if prop in self.fields else None, message)
+                    self.add_error(field, message)
         return cleaned
 
     def params(self) -> dict:
@@ -179,4 +225,8 @@ def brief_form_class(schema: dict) -> type[BriefForm]:
         name: field_for(name, contract.properties[name], name in required)
         for name in contract.ordered_properties()
     }
-    return type("GeneratedBriefForm", (BriefForm,), {**fields, "contract": contract})
+    form_class = type("GeneratedBriefForm", (BriefForm,), {"contract": contract})
+    # Set after the class is made: the declarative metaclass would drop a field named like a
+    # form attribute ("prefix", "contract"), and a property may be called that.
+    form_class.base_fields = form_class.declared_fields = fields
+    return form_class

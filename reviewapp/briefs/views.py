@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from comfybridge.errors import ParamsInvalid
+from comfybridge.errors import ContractError, ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
 from reviewapp.briefs import services
@@ -22,7 +22,16 @@ def brief_new(request, slug):
         workflow__slug=slug,
         status=WorkflowVersion.Status.PUBLISHED,
     )
-    form_class = form_class_for(version)
+    try:
+        form_class = form_class_for(version)
+    except ContractError:
+        # Only a version stored before the import checks it now fails can get here.
+        messages.error(
+            request,
+            f"{version} cannot take briefs: its schema does not pass today's checks. "
+            "Ask a workflow admin to import a corrected version.",
+        )
+        return redirect("workflow_list")
     if request.method == "POST":
         form = form_class(request.POST, request.FILES)
         if form.is_valid():

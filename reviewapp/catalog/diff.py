@@ -34,43 +34,58 @@ _MISSING = object()
 
 
 def _order(node_id: str):
-    return (0, int(node_id), "") if node_id.isdigit() else (1, 0, node_id)
+    # isdigit() alone also says yes to '²' and '١٢', which int() refuses or misreads.
+    plain = node_id.isascii() and node_id.isdigit()
+    return (0, int(node_id), "") if plain else (1, 0, node_id)
+
+
+def _object(value) -> dict:
+    # Imports are checked, but a version stored before the checks may hold anything.
+    return value if isinstance(value, dict) else {}
+
+
+def _names(value) -> set:
+    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
 
 
 def diff_versions(old, new) -> VersionDiff:
     """What changed from `old` to `new` (two WorkflowVersions, or anything with
     .graph and .schema)."""
     out = VersionDiff()
-    a, b = old.graph, new.graph
+    a, b = _object(old.graph), _object(new.graph)
     for node_id in sorted(set(a) | set(b), key=_order):
         if node_id not in a:
-            out.nodes_added.append((node_id, b[node_id].get("class_type", "?")))
+            out.nodes_added.append((node_id, _object(b[node_id]).get("class_type", "?")))
             continue
         if node_id not in b:
-            out.nodes_removed.append((node_id, a[node_id].get("class_type", "?")))
+            out.nodes_removed.append((node_id, _object(a[node_id]).get("class_type", "?")))
             continue
-        old_class, new_class = a[node_id].get("class_type"), b[node_id].get("class_type")
+        old_node, new_node = _object(a[node_id]), _object(b[node_id])
+        old_class, new_class = old_node.get("class_type"), new_node.get("class_type")
         if old_class != new_class:
             out.class_changed.append((node_id, old_class, new_class))
-        old_inputs, new_inputs = a[node_id].get("inputs", {}), b[node_id].get("inputs", {})
+        old_inputs = _object(old_node.get("inputs"))
+        new_inputs = _object(new_node.get("inputs"))
         for name in sorted(set(old_inputs) | set(new_inputs)):
             before, after = old_inputs.get(name, _MISSING), new_inputs.get(name, _MISSING)
             if before != after:
                 out.inputs_changed.append(
                     (node_id, new_class or old_class, name, _shown(before), _shown(after))
                 )
-    pa = old.schema.get("properties", {})
-    pb = new.schema.get("properties", {})
+    pa = _object(_object(old.schema).get("properties"))
+    pb = _object(_object(new.schema).get("properties"))
     out.props_added = [p for p in pb if p not in pa]
     out.props_removed = [p for p in pa if p not in pb]
     for prop in (p for p in pb if p in pa):
         for key in SCHEMA_KEYS:
-            before, after = pa[prop].get(key, _MISSING), pb[prop].get(key, _MISSING)
+            before = _object(pa[prop]).get(key, _MISSING)
+            after = _object(pb[prop]).get(key, _MISSING)
             if before != after:
                 out.props_changed.append((prop, key, _shown(before), _shown(after)))
-    ra, rb = old.schema.get("required", []), new.schema.get("required", [])
-    if set(ra) != set(rb):
-        out.required_changed = (sorted(set(rb) - set(ra)), sorted(set(ra) - set(rb)))
+    ra = _names(_object(old.schema).get("required"))
+    rb = _names(_object(new.schema).get("required"))
+    if ra != rb:
+        out.required_changed = (sorted(rb - ra), sorted(ra - rb))
     return out
 
 

@@ -1,5 +1,7 @@
 from django import forms
 
+from comfybridge import checks
+
 
 class ImportVersionForm(forms.Form):
     """Upload a ComfyUI API-format graph and its parameter schema as a new version."""
@@ -15,19 +17,16 @@ class ImportVersionForm(forms.Form):
         label="Publish at once", required=False, help_text="Otherwise it is kept as a draft."
     )
 
-    MAX_BYTES = 2 * 1024 * 1024
-
     def clean_slug(self):
         return self.cleaned_data["slug"].lower()
 
-    def _small(self, name):
-        upload = self.cleaned_data[name]
-        if upload.size > self.MAX_BYTES:
-            raise forms.ValidationError("That file is larger than 2 MB; is it the right one?")
-        return upload
+    def _contents(self, name) -> bytes:
+        # One byte past the limit lets the import name the file that is too large without
+        # reading all of it into memory.
+        return self.cleaned_data[name].read(checks.MAX_DOCUMENT_BYTES + 1)
 
     def clean_graph(self):
-        return self._small("graph")
+        return self._contents("graph")
 
     def clean_schema(self):
-        return self._small("schema")
+        return self._contents("schema")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from comfybridge import checks
 from comfybridge.catalog import Catalog
 from comfybridge.contract import Contract, checksum
 from comfybridge.errors import ContractError
@@ -27,33 +27,43 @@ class LoadResult:
 
 
 def check_workflow(graph: dict, schema: dict, catalog: Catalog | None = None) -> Contract:
-    """The schema is valid JSON Schema and every binding targets a declared node input."""
-    if not isinstance(graph, dict) or not graph:
-        raise ContractError(["the graph is empty or not an object of nodes"])
-    contract = Contract.from_schema(schema)
+    """Every rule of comfybridge.checks holds for both files, the schema is valid JSON Schema
+    and every binding targets a declared node input. Problems of both files come together."""
+    problems = checks.structure_problems(graph, "the graph") or checks.graph_problems(graph)
+    try:
+        contract = Contract.from_schema(schema)
+    except ContractError as exc:
+        raise ContractError([*exc.problems, *problems]) from None
+    if problems:
+        raise ContractError(problems)
     contract.check_graph(graph, catalog or Catalog.bundled())
     return contract
 
 
+def _read_document(path: Path) -> dict:
+    try:
+        with path.open("rb") as file:
+            # One byte past the limit is enough to know the file is too large.
+            raw = file.read(checks.MAX_DOCUMENT_BYTES + 1)
+    except FileNotFoundError:
+        raise ContractError([f"{path.name}: missing (every workflow needs its schema)"]) from None
+    except OSError as exc:
+        raise ContractError([f"{path.name}: cannot be read ({exc.strerror})"]) from None
+    return checks.parse_document(raw, path.name)
+
+
 def read_pair(api_path: Path, params_dir: Path) -> tuple[str, dict, dict]:
     slug = api_path.name.removesuffix(".api.json")
-    schema_path = params_dir / f"{slug}.schema.json"
     problems = []
-    try:
-        graph = json.loads(api_path.read_text())
-    except (OSError, ValueError) as exc:
-        problems.append(f"{api_path.name}: not readable JSON ({exc})")
-        graph = None
-    try:
-        schema = json.loads(schema_path.read_text())
-    except FileNotFoundError:
-        problems.append(f"{schema_path.name}: missing (every workflow needs its schema)")
-        schema = None
-    except (OSError, ValueError) as exc:
-        problems.append(f"{schema_path.name}: not readable JSON ({exc})")
-        schema = None
+    documents = []
+    for path in (api_path, params_dir / f"{slug}.schema.json"):
+        try:
+            documents.append(_read_document(path))
+        except ContractError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise ContractError(problems)
+    graph, schema = documents
     return slug, graph, schema
 
 
@@ -159,24 +169,16 @@ def import_version(
     """An admin's upload of NAME.api.json + NAME.schema.json as a new version (a draft
     unless `publish`). Raises ContractError in plain words."""
     problems = []
-    parsed = {}
-    for label, raw in (("graph (.api.json)", graph_bytes), ("schema (.schema.json)", schema_bytes)):
+    parsed = []
+    files = (("the graph (.api.json)", graph_bytes), ("the schema (.schema.json)", schema_bytes))
+    for label, raw in files:
         try:
-            value = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            problems.append(f"the {label} is not valid JSON: {exc}")
-            continue
-        if not isinstance(value, dict):
-            problems.append(f"the {label} must be a JSON object")
-            continue
-        parsed[label] = value
+            parsed.append(checks.parse_document(raw, label))
+        except ContractError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise ContractError(problems)
-    graph, schema = parsed["graph (.api.json)"], parsed["schema (.schema.json)"]
-    if "nodes" in graph and "links" in graph:
-        raise ContractError(
-            ["the graph is in ComfyUI's UI format; export it with 'Export (API)' instead"]
-        )
+    graph, schema = parsed
     return add_version(slug, graph, schema, actor=actor, source="upload", publish=publish)
 
 

@@ -33,8 +33,8 @@ def manage_import(request):
         try:
             version, created = services.import_version(
                 form.cleaned_data["slug"],
-                form.cleaned_data["graph"].read(),
-                form.cleaned_data["schema"].read(),
+                form.cleaned_data["graph"],
+                form.cleaned_data["schema"],
                 actor=request.user,
                 publish=form.cleaned_data["publish"],
             )
