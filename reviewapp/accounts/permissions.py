@@ -57,11 +57,19 @@ def can_view_brief(user, brief: Brief) -> bool:
 
 
 def can_decide(user, generation: Generation) -> bool:
-    """Approve or reject. Nobody decides on a generation from their own brief,
-    unless ALLOW_SELF_REVIEW is on."""
+    """Approve or reject. Nobody decides on a generation they are an author of (they
+    submitted the brief, or edited parameters on its lineage), unless ALLOW_SELF_REVIEW
+    is on. The queue's "awaiting for me" asks the same rule (decidable_by)."""
     if not can_review(user):
         return False
-    return settings.ALLOW_SELF_REVIEW or generation.brief.created_by_id != user.pk
+    return settings.ALLOW_SELF_REVIEW or not generation.is_authored_by(user)
+
+
+def decidable_by(user, generations):
+    """`generations` narrowed to those `user` may decide on, by can_decide's rule."""
+    if not can_review(user):
+        return generations.none()
+    return generations if settings.ALLOW_SELF_REVIEW else generations.not_authored_by(user)
 
 
 def can_regenerate(user, generation: Generation) -> bool:

@@ -1,6 +1,18 @@
+import re
 import uuid
 
 from reviewapp.audit.context import reset_request_context, set_request_context
+
+# What a proxy's request id looks like (a UUID, hex, a dotted trace id). Anything else is
+# replaced, not cut: the id goes into the audit trail and its CSV export verbatim.
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def request_id_from(header: str | None) -> str:
+    """The client's X-Request-ID when well formed, else a new one."""
+    if header and REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
 
 
 class RequestContextMiddleware:
@@ -10,7 +22,7 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+        request_id = request_id_from(request.headers.get("X-Request-ID"))
         token = set_request_context(
             {"request_id": request_id, "ip": request.META.get("REMOTE_ADDR")}
         )

@@ -4,38 +4,39 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils.dateparse import parse_date
 
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import require
+from reviewapp.audit.forms import AuditFilterForm
 from reviewapp.audit.models import AuditEvent
 from reviewapp.catalog.models import Workflow
-
-FILTERS = ("actor", "action", "workflow", "since", "until")
+from reviewapp.lib import csvsafe
 
 
 def _filtered(request):
-    filters = {k: request.GET.get(k, "").strip() for k in FILTERS}
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return form, AuditEvent.objects.none()
     events = AuditEvent.objects.select_related("seal").order_by("-id")
-    if filters["actor"]:
-        events = events.filter(actor_name=filters["actor"])
-    if filters["action"]:
-        events = events.filter(action=filters["action"])
-    if filters["workflow"]:
-        events = events.filter(workflow_slug=filters["workflow"])
-    if since := parse_date(filters["since"]) if filters["since"] else None:
+    if actor := form.value("actor"):
+        events = events.filter(actor_name=actor)
+    if action := form.value("action"):
+        events = events.filter(action=action)
+    if workflow := form.value("workflow"):
+        events = events.filter(workflow_slug=workflow)
+    if since := form.value("since"):
         events = events.filter(created_at__date__gte=since)
-    if until := parse_date(filters["until"]) if filters["until"] else None:
+    if until := form.value("until"):
         events = events.filter(created_at__date__lte=until)
-    return filters, events
+    return form, events
 
 
 @require(permissions.can_view_audit)
 def audit_list(request):
-    filters, events = _filtered(request)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    form, events = _filtered(request)
+    page = Paginator(events, 50).get_page(form.page_number())
     workflows = Workflow.objects.order_by("slug").values_list("slug", flat=True)
     actors = get_user_model().objects.order_by("username").values_list("username", flat=True)
     query = request.GET.copy()
@@ -45,12 +46,14 @@ def audit_list(request):
         "audit/audit_list.html",
         {
             "page": page,
-            "filters": filters,
+            "filters": form.raw(),
+            "problems": form.problems(),
             "actions": _known_actions(),
             "workflows": workflows,
             "actors": [*actors, "system"],
             "query": query.urlencode(),
         },
+        status=200 if form.is_valid() else 400,
     )
 
 
@@ -80,15 +83,21 @@ class _Echo:
 @require(permissions.can_view_audit)
 def audit_export(request):
     """The filtered trail as CSV, streamed so a long trail does not fill memory."""
-    _, events = _filtered(request)
+    form, events = _filtered(request)
+    if not form.is_valid():
+        # Not an export of everything: the filter that was meant is not understood.
+        return HttpResponseBadRequest(
+            "Nothing exported, the filters could not be used:\n" + "\n".join(form.problems()),
+            content_type="text/plain; charset=utf-8",
+        )
     writer = csv.writer(_Echo())
     header = ["id", "time_utc", "actor", "action", "target_type", "target_id", "workflow",
               "changes", "request_id", "ip", "seq", "seal_hash", "row_mac"]  # fmt: skip
 
     def rows():
-        yield writer.writerow(header)
+        yield csvsafe.writerow(writer, header)
         for e in events.iterator(chunk_size=2000):
-            yield writer.writerow([
+            yield csvsafe.writerow(writer, [
                 e.pk, e.created_at.isoformat(), e.actor_name, e.action, e.target_type,
                 e.target_id, e.workflow_slug, json.dumps(e.changes, sort_keys=True),
                 e.request_id, e.ip or "", *_seal_columns(e), e.row_mac,

@@ -80,6 +80,18 @@ class GenerationQuerySet(models.QuerySet):
             return self.filter(brief__created_by=user)
         return self.none()
 
+    def authored_by(self, user):
+        """Generations `user` is an author of: the brief's submitter is one of every
+        generation of it (also of a row made without the services), editors are listed."""
+        return self.filter(Q(brief__created_by=user) | Q(pk__in=_authored_ids(user)))
+
+    def not_authored_by(self, user):
+        return self.exclude(brief__created_by=user).exclude(pk__in=_authored_ids(user))
+
+
+def _authored_ids(user):
+    return Generation.authors.through.objects.filter(user=user).values("generation_id")
+
 
 class Generation(models.Model):
     """One run of a brief on a backend. Regenerations are children (lineage).
@@ -140,6 +152,13 @@ class Generation(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generations"
     )
+    # Who made this image what it is, so none of them may approve it (four eyes): the
+    # brief's submitter and whoever edited a parameter other than the seed on the way
+    # here. Set once at creation (briefs.services.authors_of_child) and carried down
+    # the lineage; a new-seed regeneration adds nobody.
+    authors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="authored_generations", blank=True
+    )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -176,6 +195,12 @@ class Generation(models.Model):
     @property
     def seed(self):
         return self.params.get("seed")
+
+    def is_authored_by(self, user) -> bool:
+        """One indexed lookup; the same rule as GenerationQuerySet.authored_by."""
+        if user.pk is None:
+            return False
+        return Generation.objects.filter(pk=self.pk).authored_by(user).exists()
 
     def _move(self, new_status: str) -> str:
         old = self.status

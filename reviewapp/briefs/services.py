@@ -73,10 +73,30 @@ def submit_brief(
     return brief
 
 
+# Parameters whose change does not make the one who changed them an author: a new seed
+# asks for another draw of the same image, it does not shape it.
+AUTHORSHIP_NEUTRAL_PARAMS = frozenset({"seed"})
+
+
+def edited_params(old: dict, new: dict) -> list[str]:
+    """The parameters that differ, seed excepted: an edit in the four-eyes sense."""
+    names = (set(old) | set(new)) - AUTHORSHIP_NEUTRAL_PARAMS
+    return sorted(name for name in names if old.get(name) != new.get(name))
+
+
+def authors_of_child(parent: Generation, params: dict, *, actor) -> set[int]:
+    """The user ids who author a regeneration: the parent's authors, plus `actor` when
+    they edited a parameter other than the seed. The one place this rule is written."""
+    authors = set(parent.authors.values_list("pk", flat=True)) | {parent.brief.created_by_id}
+    if edited_params(parent.params, params):
+        authors.add(actor.pk)
+    return authors
+
+
 def _new_generation(brief: Brief, params: dict, *, actor, parent=None) -> Generation:
     workflow = brief.workflow_version.workflow
     now = timezone.now()
-    return Generation.objects.create(
+    generation = Generation.objects.create(
         brief=brief,
         parent=parent,
         params=params,
@@ -84,6 +104,11 @@ def _new_generation(brief: Brief, params: dict, *, actor, parent=None) -> Genera
         created_at=now,
         queue_deadline=now + timedelta(seconds=workflow.queue_timeout_s),
     )
+    if parent is None:
+        generation.authors.set([brief.created_by_id])
+    else:
+        generation.authors.set(authors_of_child(parent, params, actor=actor))
+    return generation
 
 
 def _content(data: bytes):

@@ -13,6 +13,8 @@ from reviewapp.briefs import services
 from reviewapp.briefs.forms import form_class_for
 from reviewapp.briefs.models import Asset, Brief, Generation
 from reviewapp.catalog.models import WorkflowVersion
+from reviewapp.lib.filters import FilterForm
+from reviewapp.lib.redirects import safe_return_to
 
 
 @require(permissions.can_submit)
@@ -60,8 +62,16 @@ def brief_list(request):
             Prefetch("generations", queryset=Generation.objects.prefetch_related("assets"))
         )
     )
-    page = Paginator(briefs, 25).get_page(request.GET.get("page"))
-    return render(request, "briefs/brief_list.html", {"page": page})
+    form = FilterForm(request.GET)
+    if not form.is_valid():
+        briefs = briefs.none()
+    page = Paginator(briefs, 25).get_page(form.page_number())
+    return render(
+        request,
+        "briefs/brief_list.html",
+        {"page": page, "problems": form.problems()},
+        status=200 if form.is_valid() else 400,
+    )
 
 
 def _visible_brief(request, pk) -> Brief:
@@ -99,9 +109,7 @@ def generation_cancel(request, pk):
         messages.error(request, str(exc))
     else:
         messages.success(request, f"#{generation.pk} cancelled.")
-    return redirect(
-        request.POST.get("return_to") or reverse("brief_detail", args=[generation.brief_id])
-    )
+    return redirect(safe_return_to(request, reverse("brief_detail", args=[generation.brief_id])))
 
 
 @require_GET

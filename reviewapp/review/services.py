@@ -1,7 +1,8 @@
 """Review decisions. Each is atomic, checks permission, and writes its audit event.
 
 Every decision takes an optional idempotency key (sent with the form that made it):
-the same key twice returns the first result instead of deciding twice.
+the same key twice returns the first result instead of deciding twice. The key is looked
+up only after the permission check, and only answers for the decision it made.
 """
 
 from __future__ import annotations
@@ -9,21 +10,18 @@ from __future__ import annotations
 import random
 import uuid
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from reviewapp.accounts import permissions
 from reviewapp.audit.services import record
 from reviewapp.briefs.models import Generation
 from reviewapp.briefs.services import create_child_generation
+from reviewapp.review.errors import DecisionRefused
 from reviewapp.review.models import Decision
+from reviewapp.review.reasons import clean_reason_and_tags
 
 SEED_MAX = 2147483647
-
-
-class DecisionRefused(Exception):
-    """The generation is not in a state that allows this decision."""
 
 
 def has_seed(generation: Generation) -> bool:
@@ -46,10 +44,35 @@ def _locked(generation: Generation) -> Generation:
     )
 
 
-def _replay(key: uuid.UUID | None) -> Decision | None:
+def _replay(key: uuid.UUID | None, locked: Generation, action: str, actor) -> Decision | None:
+    """The decision this key already made, if it made this one.
+
+    Asked only once permission is checked: a replayed key must not answer "done" to
+    someone who may not decide. A key that made another decision (another action,
+    generation or person: each form has its own key) is refused, never answered with
+    the wrong object.
+    """
     if key is None:
         return None
-    return Decision.objects.filter(idempotency_key=key).select_related("child").first()
+    done = Decision.objects.filter(idempotency_key=key).select_related("child").first()
+    if done is None:
+        return None
+    if (done.generation_id, done.action, done.actor_id) != (locked.pk, action, actor.pk):
+        raise DecisionRefused(
+            "this form was already used for another decision; reload the page and try again"
+        )
+    return done
+
+
+def _create_decision(**fields) -> Decision:
+    # Two requests racing with one key: the second finds the key taken at insert time.
+    try:
+        with transaction.atomic():
+            return Decision.objects.create(**fields)
+    except IntegrityError:
+        raise DecisionRefused(
+            "this form was already submitted; reload the page to see the decision"
+        ) from None
 
 
 def _audit(locked: Generation, actor, old_status: str, **extra) -> None:
@@ -70,11 +93,11 @@ def approvals_needed(generation: Generation) -> int:
 def approve(generation: Generation, *, actor, key: uuid.UUID | None = None) -> Decision:
     """Record the reviewer's approval; the generation is approved once the workflow's
     number of distinct reviewers have approved it."""
-    if (done := _replay(key)) is not None:
-        return done
     locked = _locked(generation)
     if not permissions.can_decide(actor, locked):
         raise PermissionDenied("you may not decide on this generation")
+    if (done := _replay(key, locked, Decision.Action.APPROVE, actor)) is not None:
+        return done
     mine = locked.decisions.filter(action=Decision.Action.APPROVE, actor=actor).first()
     if mine is not None:
         return mine  # a second click is not a second approval
@@ -83,7 +106,7 @@ def approve(generation: Generation, *, actor, key: uuid.UUID | None = None) -> D
             f"{locked} is {locked.get_status_display().lower()}; "
             "only images awaiting review can be decided"
         )
-    decision = Decision.objects.create(
+    decision = _create_decision(
         generation=locked, action=Decision.Action.APPROVE, actor=actor, idempotency_key=key
     )
     approvals = locked.decisions.filter(action=Decision.Action.APPROVE).count()
@@ -106,18 +129,12 @@ def reject(
     key: uuid.UUID | None = None,
 ) -> Decision:
     """Reject with a reason: one or more of the configured tags, free text, or both."""
-    if (done := _replay(key)) is not None:
-        return done
-    tags = [t for t in (tags or []) if t]
-    unknown = [t for t in tags if t not in settings.REJECT_REASON_TAGS]
-    if unknown:
-        raise DecisionRefused(f"unknown reason tag(s): {', '.join(unknown)}")
-    reason = (reason or "").strip()
-    if not reason and not tags:
-        raise DecisionRefused("a rejection needs a reason: pick a tag or write one")
     locked = _locked(generation)
     if not permissions.can_decide(actor, locked):
         raise PermissionDenied("you may not decide on this generation")
+    if (done := _replay(key, locked, Decision.Action.REJECT, actor)) is not None:
+        return done
+    reason, tags = clean_reason_and_tags(reason, tags)
     if locked.status == Generation.Status.REJECTED:
         existing = locked.decisions.filter(action=Decision.Action.REJECT).first()
         if existing is not None and existing.actor_id == actor.pk:
@@ -130,7 +147,7 @@ def reject(
     old = locked.status
     locked.mark_rejected()
     locked.save()
-    decision = Decision.objects.create(
+    decision = _create_decision(
         generation=locked,
         action=Decision.Action.REJECT,
         reason=reason,
@@ -148,11 +165,13 @@ def regenerate(
 ) -> Generation:
     """A child generation: the same parameters with a new seed, or edited parameters
     (validated again against the version the brief pinned)."""
-    if (done := _replay(key)) is not None:
-        return done.child
     locked = _locked(generation)
     if not permissions.can_regenerate(actor, locked):
         raise PermissionDenied("you may not regenerate this generation")
+    if (done := _replay(key, locked, Decision.Action.REGENERATE, actor)) is not None:
+        if done.child is None:
+            raise DecisionRefused("the generation this form made is gone")
+        return done.child
     if locked.status not in Generation.REGENERABLE:
         raise DecisionRefused(f"{locked} is still {locked.get_status_display().lower()}")
     if params is None:
@@ -160,7 +179,7 @@ def regenerate(
         if has_seed(locked):
             params["seed"] = new_seed(locked.params.get("seed"))
     child = create_child_generation(locked, params, actor=actor)
-    Decision.objects.create(
+    _create_decision(
         generation=locked,
         action=Decision.Action.REGENERATE,
         child=child,
@@ -175,17 +194,23 @@ def bulk_decide(
 ) -> tuple[list[Generation], list[str]]:
     """Approve or reject several generations, each in its own transaction and audit row.
 
-    Returns (decided, problems); one refusal does not stop the others.
+    Returns (decided, problems); one refusal does not stop the others, but a reason
+    that would be refused is refused once, before anything is decided.
     """
+    if action not in ("approve", "reject"):
+        return [], ["unknown bulk action: choose approve or reject"]
+    if action == "reject":
+        try:
+            reason, tags = clean_reason_and_tags(reason, tags)
+        except DecisionRefused as exc:
+            return [], [str(exc)]
     decided, problems = [], []
     for generation in generations:
         try:
             if action == "approve":
                 approve(generation, actor=actor)
-            elif action == "reject":
-                reject(generation, actor=actor, reason=reason, tags=tags)
             else:
-                raise DecisionRefused(f"unknown bulk action {action!r}")
+                reject(generation, actor=actor, reason=reason, tags=tags)
         except (DecisionRefused, PermissionDenied) as exc:
             problems.append(f"#{generation.pk}: {exc or 'not allowed'}")
         else:

@@ -9,7 +9,6 @@ from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
 from comfybridge.errors import ParamsInvalid
@@ -18,51 +17,43 @@ from reviewapp.accounts.views import login_only, require
 from reviewapp.briefs.forms import form_class_for
 from reviewapp.briefs.models import Brief, Generation
 from reviewapp.catalog.models import Workflow
+from reviewapp.lib.redirects import safe_return_to
 from reviewapp.review import services
+from reviewapp.review.forms import ANY_STATUS, BulkDecisionForm, QueueFilterForm
 from reviewapp.review.lineage import lineage_tree, param_changes
 
-QUEUE_SORTS = {
-    "oldest": ("created_at", "id"),
-    "newest": ("-created_at", "-id"),
-}
 
-
-def _queue_filters(request) -> dict:
-    return {k: request.GET.get(k, "").strip() for k in ("workflow", "status", "submitter",
-                                                        "since", "until", "sort")}  # fmt: skip
-
-
-def _filtered_queue(user, filters):
+def _filtered_queue(user, form: QueueFilterForm):
+    if not form.is_valid():
+        # Nothing rather than a guess at what a half-understood filter meant.
+        return Generation.objects.none()
     generations = Generation.objects.visible_to(user)
     # Awaiting review unless asked otherwise: the reviewer's work, and the
     # (status, created_at) index serves it without sorting the whole table.
-    status = filters["status"] or Generation.Status.AWAITING_REVIEW
-    if status in Generation.Status.values:
+    status = form.value("status") or Generation.Status.AWAITING_REVIEW
+    if status != ANY_STATUS:
         generations = generations.filter(status=status)
-    if filters["workflow"]:
-        generations = generations.filter(
-            brief__workflow_version__workflow__slug=filters["workflow"]
-        )
-    if filters["submitter"]:
-        generations = generations.filter(brief__created_by__username=filters["submitter"])
-    if since := parse_date(filters["since"]) if filters["since"] else None:
+    if workflow := form.value("workflow"):
+        generations = generations.filter(brief__workflow_version__workflow__slug=workflow)
+    if submitter := form.value("submitter"):
+        generations = generations.filter(brief__created_by__username=submitter)
+    if since := form.value("since"):
         generations = generations.filter(created_at__date__gte=since)
-    if until := parse_date(filters["until"]) if filters["until"] else None:
+    if until := form.value("until"):
         generations = generations.filter(created_at__date__lte=until)
-    return generations.order_by(*QUEUE_SORTS.get(filters["sort"], QUEUE_SORTS["oldest"]))
+    return generations.order_by(*form.order_by())
 
 
 @require(permissions.can_review)
 def queue(request):
-    filters = _queue_filters(request)
+    form = QueueFilterForm(request.GET)
     generations = (
-        _filtered_queue(request.user, filters)
+        _filtered_queue(request.user, form)
         .select_related("brief__workflow_version__workflow", "brief__created_by")
         .prefetch_related("assets")
     )
-    page = Paginator(generations, 48).get_page(request.GET.get("page"))
-    unfiltered = not any(filters[k] for k in ("workflow", "status", "submitter", "since", "until"))
-    if unfiltered and permissions.sees_everything(request.user):
+    page = Paginator(generations, 48).get_page(form.page_number())
+    if form.is_valid() and not form.is_filtered() and permissions.sees_everything(request.user):
         awaiting = page.paginator.count  # the same COUNT: do not run it twice
     else:
         awaiting = Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW).count()
@@ -77,38 +68,46 @@ def queue(request):
         "review/queue.html",
         {
             "page": page,
-            "filters": filters,
+            "filters": form.raw(),
+            "problems": form.problems(),
             "statuses": Generation.Status.choices,
             "workflows": Workflow.objects.order_by("slug").values_list("slug", flat=True),
             "submitters": sorted(submitters),
             "awaiting": awaiting,
             "reject_tags": settings.REJECT_REASON_TAGS,
         },
+        status=200 if form.is_valid() else 400,
     )
 
 
 @require_POST
 @require(permissions.can_review)
 def bulk_decide(request):
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
-    action = request.POST.get("action", "")
-    generations = Generation.objects.visible_to(request.user).filter(pk__in=ids).order_by("id")
-    if not ids:
-        messages.error(request, "Select at least one image.")
-    else:
-        decided, problems = services.bulk_decide(
-            generations,
-            action,
-            actor=request.user,
-            reason=request.POST.get("reason", ""),
-            tags=request.POST.getlist("tags"),
-        )
-        if decided:
-            verb = "approved" if action == "approve" else "rejected"
-            messages.success(request, f"{len(decided)} image(s) {verb}.")
-        for problem in problems:
+    back = safe_return_to(request, reverse("review_queue"))
+    form = BulkDecisionForm(request.POST)
+    if not form.is_valid():
+        for problem in form.problems():
             messages.error(request, problem)
-    return redirect(request.POST.get("return_to") or reverse("review_queue"))
+        return redirect(back)
+    action = form.cleaned_data["action"]
+    generations = (
+        Generation.objects.visible_to(request.user)
+        .filter(pk__in=form.cleaned_data["ids"])
+        .order_by("id")
+    )
+    decided, problems = services.bulk_decide(
+        generations,
+        action,
+        actor=request.user,
+        reason=request.POST.get("reason", ""),
+        tags=request.POST.getlist("tags"),
+    )
+    if decided:
+        verb = "approved" if action == "approve" else "rejected"
+        messages.success(request, f"{len(decided)} image(s) {verb}.")
+    for problem in problems:
+        messages.error(request, problem)
+    return redirect(back)
 
 
 def _visible_generation(request, pk) -> Generation:
@@ -121,10 +120,10 @@ def _visible_generation(request, pk) -> Generation:
 
 
 def _awaiting_for(user):
-    pending = Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW)
-    if not settings.ALLOW_SELF_REVIEW:
-        pending = pending.exclude(brief__created_by=user)
-    return pending
+    """Awaiting review and decidable by `user`: by can_decide's rule, authors excluded."""
+    return permissions.decidable_by(
+        user, Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW)
+    )
 
 
 def _neighbours(user, generation):
@@ -151,6 +150,15 @@ def generation_detail(request, pk):
     next_asset = nxt.assets.first() if nxt else None
     decisions = generation.decisions.select_related("actor", "child")
     approvals = [d for d in decisions if d.action == "approve"]
+    decidable = generation.status in Generation.DECIDABLE
+    can_decide = decidable and permissions.can_decide(request.user, generation)
+    # Why a reviewer sees no Approve button: they shaped this image.
+    is_author = (
+        decidable
+        and not can_decide
+        and permissions.can_review(request.user)
+        and generation.is_authored_by(request.user)
+    )
     return render(
         request,
         "review/generation_detail.html",
@@ -162,8 +170,8 @@ def generation_detail(request, pk):
             "approvals": len(approvals),
             "approvals_needed": services.approvals_needed(generation),
             "approved_by_me": any(d.actor_id == request.user.pk for d in approvals),
-            "can_decide": permissions.can_decide(request.user, generation)
-            and generation.status in Generation.DECIDABLE,
+            "can_decide": can_decide,
+            "is_author": is_author,
             "can_regenerate": permissions.can_regenerate(request.user, generation)
             and generation.status in Generation.REGENERABLE,
             "has_seed": services.has_seed(generation),
@@ -173,7 +181,8 @@ def generation_detail(request, pk):
             "next_asset": next_asset,
             "changes": param_changes(generation.parent, generation),
             "reject_tags": settings.REJECT_REASON_TAGS,
-            "key": uuid.uuid4(),
+            # One key per form: a key answers only for the decision it made.
+            "keys": {form: uuid.uuid4() for form in ("approve", "reject", "regenerate")},
         },
     )
 
