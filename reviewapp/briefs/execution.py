@@ -86,8 +86,9 @@ def run_generation(generation_id: int) -> None:
                     comfy.drop_shared_client(run.generation.backend)
                 requeued = exc if _handle_failure(generation_id, exc) else None
             except images.BadImage as exc:
+                # Not retried: the same graph would return the same image.
                 _handle_failure(
-                    generation_id, ComfyError(f"the backend returned an unreadable image: {exc}")
+                    generation_id, ComfyError(f"the backend returned an image we refuse: {exc}")
                 )
             else:
                 comfy.report_success(run.generation.backend)
@@ -199,9 +200,12 @@ def _execute(run: Run) -> None:
         return
     # Only what SaveImage wrote is reviewed; PreviewImage temp files are not deliverables.
     outputs = result.saved
-    stored = [_store_output(client, output) for output in outputs]
-    if not stored:
+    if not outputs:
         raise ComfyError("the workflow finished without producing any image")
+    # Every output is fetched and checked before any is stored: an image refused (too many
+    # pixels, unreadable) fails the generation with nothing of it half-stored.
+    fetched = [_fetch_output(client, output) for output in outputs]
+    stored = [_store_output(data, info) for data, info in fetched]
     _attach_assets(generation.pk, outputs, stored)
     try:
         client.delete_history(prompt_id)
@@ -301,9 +305,17 @@ def backend_fingerprint(client: ComfyClient, graph: dict) -> tuple[str, str]:
     return checksum(payload), version
 
 
-def _store_output(client: ComfyClient, output: OutputImage):
+def _fetch_output(client: ComfyClient, output: OutputImage) -> tuple[bytes, images.ImageInfo]:
+    """Download one output and check it (pixel limit from the header, then its structure).
+    Raises BadImage naming the output."""
     data = client.download(output, max_bytes=settings.ASSET_MAX_BYTES)
-    info = images.inspect(data)
+    try:
+        return data, images.inspect(data, max_pixels=settings.IMAGE_MAX_PIXELS)
+    except images.BadImage as exc:
+        raise images.BadImage(f"{output.filename} (node {output.node_id}): {exc}") from None
+
+
+def _store_output(data: bytes, info: images.ImageInfo):
     ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}.get(info.format, "bin")
     # Content-addressed names: the same bytes are stored once, whatever re-runs happen.
     name = f"assets/{info.sha256[:2]}/{info.sha256}.{ext}"
@@ -311,7 +323,9 @@ def _store_output(client: ComfyClient, output: OutputImage):
     if not default_storage.exists(name):
         name = default_storage.save(name, ContentFile(data))
     if not default_storage.exists(thumb_name):
-        thumb = images.thumbnail(data, settings.THUMBNAIL_SIZE)
+        thumb = images.thumbnail(
+            data, settings.THUMBNAIL_SIZE, max_pixels=settings.IMAGE_MAX_PIXELS
+        )
         thumb_name = default_storage.save(thumb_name, ContentFile(thumb))
     return name, thumb_name, info, len(data)
 
