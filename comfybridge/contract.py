@@ -2,7 +2,9 @@
 
 A schema is JSON Schema 2020-12 plus one keyword per property, ``x-bind``: the list of graph
 inputs the value is written to, each as ``"<node_id>.inputs.<input_name>"``. A property with
-``"format": "x-image"`` is an image: the caller uploads it first and binds the returned name.
+``"format": "x-image"`` is an image: the caller uploads it first and binds the returned name;
+its optional ``x-formats`` lists the image formats it accepts (a subset of ``IMAGE_FORMATS``,
+all of them when absent).
 
 The graph is designed once; ``Contract.patch`` only ever writes values into bound literal inputs.
 It never adds, removes or rewires nodes.
@@ -29,6 +31,9 @@ from .errors import ContractError, ParamsInvalid
 
 BIND_KEYWORD = "x-bind"
 IMAGE_FORMAT = "x-image"
+FORMATS_KEYWORD = "x-formats"
+# The image formats an image property may accept, by the names ``x-formats`` uses.
+IMAGE_FORMATS = ("png", "jpeg", "webp")
 
 _UNFOLLOWABLE = (
     "this workflow's schema has a reference that cannot be followed; "
@@ -97,6 +102,26 @@ def _json_types(prop: Mapping) -> set[str]:
     return names
 
 
+def _format_problems(name: str, prop: Mapping) -> list[str]:
+    if FORMATS_KEYWORD not in prop:
+        return []
+    formats = prop[FORMATS_KEYWORD]
+    if prop.get("format") != IMAGE_FORMAT:
+        return [f"property {name!r}: '{FORMATS_KEYWORD}' is only for image properties"]
+    known = ", ".join(IMAGE_FORMATS)
+    if (
+        not isinstance(formats, list)
+        or not formats
+        or any(f not in IMAGE_FORMATS for f in formats)
+        or len(set(formats)) != len(formats)
+    ):
+        return [
+            f"property {name!r}: '{FORMATS_KEYWORD}' must be a list of distinct formats among "
+            + known
+        ]
+    return []
+
+
 class Contract:
     """A validated schema and its bindings. Build it with ``Contract.from_schema``."""
 
@@ -161,6 +186,9 @@ class Contract:
                 claimed[binding] = name
                 targets.append(binding)
             bindings[name] = tuple(targets)
+            if prop.get("format") == IMAGE_FORMAT and _json_types(prop) != {"string"}:
+                problems.append(f'image property {name!r} must have "type": "string"')
+            problems.extend(_format_problems(name, prop))
         required = schema.get("required", [])
         for name in required if isinstance(required, list) else []:
             if isinstance(name, str) and name not in properties:
@@ -194,6 +222,10 @@ class Contract:
     def image_properties(self) -> list[str]:
         """Properties with ``"format": "x-image"``: uploaded first, then bound by name."""
         return [n for n, p in self.properties.items() if p.get("format") == IMAGE_FORMAT]
+
+    def image_formats(self, name: str) -> tuple[str, ...]:
+        """The formats image property ``name`` accepts (its ``x-formats``, else all)."""
+        return tuple(self.properties[name].get(FORMATS_KEYWORD, IMAGE_FORMATS))
 
     def property_for(self, node_id: str, input_name: str) -> str | None:
         """The property bound to that input, or None."""

@@ -138,6 +138,10 @@ ASSET_MAX_BYTES = envint("ASSET_MAX_BYTES", 64 * 1024 * 1024)
 THUMBNAIL_SIZE = envint("THUMBNAIL_SIZE", 320)
 # Largest input image an operator may upload with a brief.
 UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
+# Most pixels (width x height) an uploaded image or a backend's output may have. Checked
+# from the header before decoding: a few KB of PNG can announce gigabytes of pixels.
+# The default is 8192 x 8192.
+IMAGE_MAX_PIXELS = envint("IMAGE_MAX_PIXELS", 64 * 1024 * 1024)
 
 # A reviewer may not decide on a generation from their own brief, unless this is on
 # (for one-person teams).

@@ -16,6 +16,7 @@ Everything here is plain Python called by the RQ job; tests call it directly.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -34,7 +35,7 @@ from comfybridge.errors import ComfyError, ParamsInvalid, RunTimeout
 from reviewapp.audit.services import record
 from reviewapp.briefs import comfy
 from reviewapp.briefs.models import Asset, Generation
-from reviewapp.lib import images
+from reviewapp.lib import imagemeta, images
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +87,9 @@ def run_generation(generation_id: int) -> None:
                     comfy.drop_shared_client(run.generation.backend)
                 requeued = exc if _handle_failure(generation_id, exc) else None
             except images.BadImage as exc:
+                # Not retried: the same graph would return the same image.
                 _handle_failure(
-                    generation_id, ComfyError(f"the backend returned an unreadable image: {exc}")
+                    generation_id, ComfyError(f"the backend returned an image we refuse: {exc}")
                 )
             else:
                 comfy.report_success(run.generation.backend)
@@ -199,9 +201,12 @@ def _execute(run: Run) -> None:
         return
     # Only what SaveImage wrote is reviewed; PreviewImage temp files are not deliverables.
     outputs = result.saved
-    stored = [_store_output(client, output) for output in outputs]
-    if not stored:
+    if not outputs:
         raise ComfyError("the workflow finished without producing any image")
+    # Every output is fetched and checked before any is stored: an image refused (too many
+    # pixels, unreadable) fails the generation with nothing of it half-stored.
+    fetched = [_fetch_output(client, output) for output in outputs]
+    stored = [_store_output(output) for output in fetched]
     _attach_assets(generation.pk, outputs, stored)
     try:
         client.delete_history(prompt_id)
@@ -254,17 +259,13 @@ def _attach_assets(generation_id: int, outputs: list[OutputImage], stored: list)
         if locked.status != Generation.Status.RUNNING:
             logger.info("%s became %s while running; outputs not attached", locked, locked.status)
             return
-        for output, (name, thumb_name, info, size) in zip(outputs, stored, strict=True):
+        for output, stored_output in zip(outputs, stored, strict=True):
             Asset.objects.get_or_create(
                 generation=locked,
                 node_id=output.node_id,
                 index=output.index,
-                defaults={
-                    "file": name, "thumbnail": thumb_name, "sha256": info.sha256,
-                    "width": info.width, "height": info.height, "size": size,
-                    "content_type": info.content_type,
-                },
-            )  # fmt: skip
+                defaults=stored_output.asset_fields(),
+            )
         locked.mark_awaiting_review()
         locked.save()
         record(
@@ -301,19 +302,84 @@ def backend_fingerprint(client: ComfyClient, graph: dict) -> tuple[str, str]:
     return checksum(payload), version
 
 
-def _store_output(client: ComfyClient, output: OutputImage):
+@dataclass
+class FetchedOutput:
+    """An output downloaded and checked, with what will be stored of it."""
+
+    data: bytes
+    info: images.ImageInfo
+    name: str
+    delivery: bytes
+    delivery_sha256: str
+    delivery_name: str
+    thumb_name: str
+    thumbnail: bytes | None  # None: already stored
+
+
+@dataclass
+class StoredOutput:
+    fetched: FetchedOutput
+    name: str
+    delivery_name: str
+    thumb_name: str
+
+    def asset_fields(self) -> dict:
+        info = self.fetched.info
+        return {
+            "file": self.name,
+            "thumbnail": self.thumb_name,
+            "sha256": info.sha256,
+            "delivery_file": self.delivery_name,
+            "delivery_sha256": self.fetched.delivery_sha256,
+            "width": info.width,
+            "height": info.height,
+            "size": len(self.fetched.data),
+            "content_type": info.content_type,
+        }
+
+
+def _fetch_output(client: ComfyClient, output: OutputImage) -> FetchedOutput:
+    """Download one output and check it (pixel limit from the header, then its structure);
+    make its delivery copy and thumbnail. Raises BadImage naming the output."""
     data = client.download(output, max_bytes=settings.ASSET_MAX_BYTES)
-    info = images.inspect(data)
-    ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}.get(info.format, "bin")
-    # Content-addressed names: the same bytes are stored once, whatever re-runs happen.
-    name = f"assets/{info.sha256[:2]}/{info.sha256}.{ext}"
-    thumb_name = f"thumbs/{info.sha256[:2]}/{info.sha256}.webp"
-    if not default_storage.exists(name):
-        name = default_storage.save(name, ContentFile(data))
-    if not default_storage.exists(thumb_name):
-        thumb = images.thumbnail(data, settings.THUMBNAIL_SIZE)
-        thumb_name = default_storage.save(thumb_name, ContentFile(thumb))
-    return name, thumb_name, info, len(data)
+    limit = settings.IMAGE_MAX_PIXELS
+    try:
+        info = images.inspect(data, max_pixels=limit)
+        delivery = imagemeta.strip_metadata(data)
+        ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}.get(info.format, "bin")
+        delivery_sha256 = hashlib.sha256(delivery).hexdigest()
+        # Content-addressed names: the same bytes are stored once, whatever re-runs happen.
+        thumb_name = f"thumbs/{info.sha256[:2]}/{info.sha256}.webp"
+        thumb = None
+        if not default_storage.exists(thumb_name):
+            thumb = images.thumbnail(data, settings.THUMBNAIL_SIZE, max_pixels=limit)
+    except images.BadImage as exc:
+        raise images.BadImage(f"{output.filename} (node {output.node_id}): {exc}") from None
+    return FetchedOutput(
+        data=data,
+        info=info,
+        name=f"assets/{info.sha256[:2]}/{info.sha256}.{ext}",
+        delivery=delivery,
+        delivery_sha256=delivery_sha256,
+        delivery_name=f"assets/{delivery_sha256[:2]}/{delivery_sha256}.{ext}",
+        thumb_name=thumb_name,
+        thumbnail=thumb,
+    )
+
+
+def _store_output(fetched: FetchedOutput) -> StoredOutput:
+    name = _save_once(fetched.name, fetched.data)
+    delivery_name = _save_once(fetched.delivery_name, fetched.delivery)
+    thumb_name = fetched.thumb_name
+    if fetched.thumbnail is not None:
+        thumb_name = _save_once(thumb_name, fetched.thumbnail)
+    return StoredOutput(fetched, name, delivery_name, thumb_name)
+
+
+def _save_once(name: str, data: bytes) -> str:
+    if default_storage.exists(name):
+        return name
+    return default_storage.save(name, ContentFile(data))
 
 
 class ProgressWriter:

@@ -85,22 +85,33 @@ class ColorField(forms.Field):
 
 
 class ImageUploadField(forms.FileField):
-    """An input image (uploaded to the backend at run time). Checked to be a real image."""
+    """An input image (uploaded to the backend at run time). Its format is detected from its
+    content and must be one of `formats`; it is cleaned into an images.PreparedImage (a
+    lossless PNG without metadata), which is what gets stored and sent."""
+
+    def __init__(self, *, formats=images.DEFAULT_FORMATS, **kwargs):
+        # Empty files are refused in clean(), with the file's name in the message.
+        super().__init__(allow_empty_file=True, **kwargs)
+        self.formats = tuple(formats)
+        self.widget.attrs["accept"] = ",".join(images.MIME_TYPES[f] for f in self.formats)
 
     def clean(self, data, initial=None):
         uploaded = super().clean(data, initial)
-        if uploaded:
-            if uploaded.size > settings.UPLOAD_MAX_BYTES:
-                raise forms.ValidationError(
-                    f"The image is larger than {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB."
-                )
-            content = uploaded.read()
-            uploaded.seek(0)
-            try:
-                images.inspect(content)
-            except images.BadImage as exc:
-                raise forms.ValidationError(f"Not an image we can read: {exc}") from None
-        return uploaded
+        if not uploaded:
+            return uploaded
+        name = (getattr(uploaded, "name", "") or "the file")[:100]
+        if uploaded.size > settings.UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                f"{name}: larger than {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB."
+            )
+        content = uploaded.read()
+        uploaded.seek(0)
+        try:
+            return images.prepare_input(
+                content, name, max_pixels=settings.IMAGE_MAX_PIXELS, formats=self.formats
+            )
+        except images.BadImage as exc:
+            raise forms.ValidationError(f"{name}: {exc}.") from None
 
 
 def field_for(name: str, spec: dict, required: bool) -> forms.Field:
@@ -112,9 +123,7 @@ def field_for(name: str, spec: dict, required: bool) -> forms.Field:
     fmt = spec.get("format")
 
     if fmt == "x-image":
-        return ImageUploadField(
-            **common, widget=forms.ClearableFileInput(attrs={"accept": "image/*"})
-        )
+        return ImageUploadField(formats=spec.get("x-formats", images.DEFAULT_FORMATS), **common)
     if fmt == "x-color":
         return ColorField(**common)
     if "enum" in spec:

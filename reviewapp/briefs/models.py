@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from reviewapp.accounts import permissions
+from reviewapp.lib import imagemeta
 
 
 class IllegalTransition(Exception):
@@ -254,7 +256,13 @@ class Generation(models.Model):
 
 
 class Asset(models.Model):
-    """An output image of a generation, stored through Django's storage API."""
+    """An output image of a generation, stored through Django's storage API.
+
+    `file` is the image exactly as the backend returned it; its sha256 is the asset's
+    identity. ComfyUI writes the prompt (and the UI workflow, when sent) into it, so what
+    is served and exported is `delivery_file`: the same pixels without that metadata,
+    unless the workflow opts in to embedding it (see `open_delivered`).
+    """
 
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="assets")
     node_id = models.CharField(max_length=32)
@@ -262,6 +270,10 @@ class Asset(models.Model):
     file = models.FileField(upload_to="assets/%Y/%m/")
     thumbnail = models.FileField(upload_to="thumbs/%Y/%m/")
     sha256 = models.CharField(max_length=64, db_index=True)
+    # The copy without generation metadata (text/EXIF/XMP), and its sha256 (equal to
+    # `sha256` when the original had none). Blank on assets stored before copies existed.
+    delivery_file = models.FileField(upload_to="assets/%Y/%m/", blank=True)
+    delivery_sha256 = models.CharField(max_length=64, blank=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     size = models.PositiveIntegerField()
@@ -279,3 +291,14 @@ class Asset(models.Model):
 
     def __str__(self):
         return f"{self.generation} {self.node_id}[{self.index}]"
+
+    def open_delivered(self):
+        """A binary file object with what is served and exported: the original when the
+        workflow embeds generation metadata, else the copy without it."""
+        if self.generation.brief.workflow_version.workflow.embed_generation_metadata:
+            return self.file.open("rb")
+        if self.delivery_file:
+            return self.delivery_file.open("rb")
+        # Stored before delivery copies existed: strip on the way out.
+        with self.file.open("rb") as fh:
+            return io.BytesIO(imagemeta.strip_metadata(fh.read()))

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from functools import partial
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from comfybridge.errors import ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.audit.services import record
 from reviewapp.briefs.jobs import drop_job, enqueue_cancel, enqueue_generation
 from reviewapp.briefs.models import Brief, Generation, Upload
 from reviewapp.catalog.models import WorkflowVersion
+from reviewapp.lib import images
 
 
 class NotPublished(Exception):
@@ -28,8 +30,9 @@ def submit_brief(
     """Validate `params` against the version's schema, store the brief and its first
     generation, audit it, and enqueue the run once the transaction commits.
 
-    `files` maps image properties to uploaded files; they are stored and their
-    storage names become the property values. Raises ParamsInvalid (per property).
+    `files` maps image properties to uploaded files (or the images.PreparedImage the form
+    made of them); they are stored re-encoded and their storage names become the property
+    values. Raises ParamsInvalid (per property).
     """
     if not permissions.can_submit(actor):
         raise PermissionDenied("only operators submit briefs")
@@ -38,14 +41,10 @@ def submit_brief(
     contract = version.contract()
     params = dict(params)
     uploads = []
-    for name, uploaded in (files or {}).items():
-        data = uploaded.read()
-        upload = Upload(
-            property_name=name,
-            sha256=hashlib.sha256(data).hexdigest(),
-            original_name=getattr(uploaded, "name", "")[:255],
-        )
-        upload.file.save(f"{upload.sha256[:16]}.png", _content(data), save=False)
+    for name, prepared in _prepared_inputs(contract, files or {}).items():
+        # Named by the hash of the re-encoded bytes: those are what the backend receives.
+        upload = Upload(property_name=name, sha256=prepared.sha256, original_name=prepared.name)
+        upload.file.save(f"{upload.sha256[:16]}.png", _content(prepared.data), save=False)
         uploads.append(upload)
         params[name] = upload.file.name
     clean = contract.validate(params)
@@ -91,6 +90,34 @@ def authors_of_child(parent: Generation, params: dict, *, actor) -> set[int]:
     if edited_params(parent.params, params):
         authors.add(actor.pk)
     return authors
+
+
+def _prepared_inputs(contract, files: dict) -> dict[str, images.PreparedImage]:
+    """Each uploaded image checked and re-encoded (see images.prepare_input). The form
+    hands over PreparedImage already; anything else (a file from another caller) is
+    prepared here. Raises ParamsInvalid naming the property and the file."""
+    prepared, errors = {}, {}
+    image_properties = set(contract.image_properties())
+    for name, uploaded in files.items():
+        if name not in image_properties:
+            errors[name] = ["not an image parameter of this workflow"]
+            continue
+        if isinstance(uploaded, images.PreparedImage):
+            prepared[name] = uploaded
+            continue
+        filename = (getattr(uploaded, "name", "") or "the file")[:100]
+        try:
+            prepared[name] = images.prepare_input(
+                uploaded.read(),
+                filename,
+                max_pixels=settings.IMAGE_MAX_PIXELS,
+                formats=contract.image_formats(name),
+            )
+        except images.BadImage as exc:
+            errors[name] = [f"{filename}: {exc}."]
+    if errors:
+        raise ParamsInvalid(errors)
+    return prepared
 
 
 def _new_generation(brief: Brief, params: dict, *, actor, parent=None) -> Generation:

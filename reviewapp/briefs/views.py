@@ -132,7 +132,9 @@ def brief_status(request, pk):
 
 
 def _visible_asset(request, pk) -> Asset:
-    asset = get_object_or_404(Asset.objects.select_related("generation__brief"), pk=pk)
+    asset = get_object_or_404(
+        Asset.objects.select_related("generation__brief__workflow_version__workflow"), pk=pk
+    )
     if not permissions.can_view_brief(request.user, asset.generation.brief):
         raise Http404
     return asset
@@ -142,7 +144,7 @@ def _visible_asset(request, pk) -> Asset:
 @login_only
 def asset_file(request, pk):
     asset = _visible_asset(request, pk)
-    response = FileResponse(asset.file.open("rb"), content_type=asset.content_type)
+    response = FileResponse(asset.open_delivered(), content_type=asset.content_type)
     response["Cache-Control"] = "private, max-age=86400, immutable"
     return response
 

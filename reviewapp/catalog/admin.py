@@ -18,6 +18,6 @@ class WorkflowVersionInline(admin.TabularInline):
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
     list_display = ("slug", "title", "queue", "created_at")
-    fields = ("slug", "title", "description", "queue")
+    fields = ("slug", "title", "description", "queue", "embed_generation_metadata")
     readonly_fields = ("slug",)
     inlines = [WorkflowVersionInline]

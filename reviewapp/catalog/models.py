@@ -18,6 +18,11 @@ class Workflow(models.Model):
     # before it fails with that reason (and, if running, is interrupted there).
     queue_timeout_s = models.PositiveIntegerField(default=3600)
     run_timeout_s = models.PositiveIntegerField(default=900)
+    # ComfyUI's SaveImage writes the whole prompt (every parameter) and the UI workflow
+    # into the PNG. Off: outputs are served and exported without them (the stored
+    # original keeps them). A delivery choice, not part of the parameter contract, so it
+    # lives here and applies to every version, and to assets already stored.
+    embed_generation_metadata = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
