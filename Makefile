@@ -36,7 +36,7 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 migrations-check: $(STAMP)
-	$(PY) manage.py makemigrations --check --dry-run
+	DJANGO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
 check: $(STAMP)
 	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=check-only-$$(date +%s)-not-a-real-secret-key-0123456789abcdef \

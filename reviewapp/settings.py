@@ -1,5 +1,9 @@
 """Settings for the review app. Every knob comes from the environment, with a
-default that works on a fresh checkout (SQLite, DEBUG on, local services)."""
+default that works on a fresh checkout (SQLite, local services).
+
+DEBUG is off unless DJANGO_DEBUG says otherwise, so a deployment that forgets it is safe;
+the development entry points (`manage.py dev`, the test settings, the chaos harness)
+turn it on themselves."""
 
 from pathlib import Path
 
@@ -10,7 +14,7 @@ from reviewapp.lib.env import envbool, envfloat, envint, envlist, envstr
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = envbool("DJANGO_DEBUG", True)
+DEBUG = envbool("DJANGO_DEBUG", False)
 SECRET_KEY = envstr("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
@@ -47,6 +51,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "reviewapp.audit.middleware.RequestContextMiddleware",
+    # After the two above: signal handlers find the acting user through the request context.
+    "reviewapp.audit.actor.ActorContextMiddleware",
+    "reviewapp.accounts.middleware.DeniedAccessAuditMiddleware",
+    "reviewapp.lib.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "reviewapp.urls"
@@ -87,8 +95,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": envint("PASSWORD_MIN_LENGTH", 12)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The one backend: Django's, behind the sign-in throttle (both login pages go through it).
+AUTHENTICATION_BACKENDS = ["reviewapp.accounts.backends.ThrottledModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -165,16 +181,42 @@ REJECT_REASON_TAGS = envlist(
     "Off-brand,Visual artifacts,Wrong product,Text or logo errors,Composition,Not safe to publish",
 )
 
+# Sign-in throttle (Redis): failed sign-ins allowed per (account, client address) and per
+# client address within the window; past either limit, sign-ins from there are refused
+# for a whole window without checking the password.
+LOGIN_FAILURES_PER_ACCOUNT = envint("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_ADDRESS = envint("LOGIN_FAILURES_PER_ADDRESS", 50)
+LOGIN_FAILURE_WINDOW_S = envint("LOGIN_FAILURE_WINDOW_S", 15 * 60)
+# Refused requests (403) each get an audit row, up to this many per user (or address) per
+# window; the one past the limit says so, and later ones in that window are not recorded.
+DENIAL_AUDIT_LIMIT = envint("DENIAL_AUDIT_LIMIT", 20)
+DENIAL_AUDIT_WINDOW_S = envint("DENIAL_AUDIT_WINDOW_S", 15 * 60)
+# Namespace of the throttles' Redis keys (several deployments may share one Redis).
+THROTTLE_KEY_PREFIX = envstr("THROTTLE_KEY_PREFIX", "reviewapp:throttle:")
+
+# Behind a load balancer or reverse proxy that terminates TLS: trust its
+# X-Forwarded-Proto for "is this HTTPS" and the last X-Forwarded-For entry (the address
+# it saw) as the client's. Only when it is there: otherwise any client could claim both.
+BEHIND_PROXY = envbool("DJANGO_BEHIND_PROXY", False)
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Pages load scripts, styles and images from this site only: no inline script or style.
+CONTENT_SECURITY_POLICY = envstr(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 3600)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 if not SECURE_HSTS_PRELOAD:
     # Preloading binds the whole domain to HTTPS for months: the domain owner opts in.
     SILENCED_SYSTEM_CHECKS = ["security.W021"]
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
     "version": 1,

@@ -4,7 +4,7 @@ from django.shortcuts import redirect
 from django.urls import path
 
 from reviewapp.accounts import permissions
-from reviewapp.accounts.views import login_only
+from reviewapp.accounts.views import SignInView, login_only
 from reviewapp.audit import views as audit_views
 from reviewapp.briefs import views as brief_views
 from reviewapp.catalog import views as catalog_views
@@ -26,7 +26,7 @@ def home(request):
 
 urlpatterns = [
     path("", home, name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("workflows/", catalog_views.workflow_list, name="workflow_list"),
     path("workflows/<slug:slug>/new/", brief_views.brief_new, name="brief_new"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 import redis as redis_lib
@@ -31,6 +32,8 @@ def _test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     # Hashing a password for real costs ~0.3 s; tests log in a lot.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Sign-in and denial counters live in Redis for the session: each test counts afresh.
+    settings.THROTTLE_KEY_PREFIX = f"test-{uuid.uuid4().hex}:"
     from django.core.cache import cache
 
     cache.clear()

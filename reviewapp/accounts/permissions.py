@@ -48,8 +48,9 @@ def can_view_audit(user) -> bool:
 
 
 def sees_everything(user) -> bool:
-    """Reviewers, workflow admins and auditors see every brief; operators their own."""
-    return bool(role_names(user) & {roles.REVIEWER, roles.WORKFLOW_ADMIN, roles.AUDITOR})
+    """Reviewers and auditors see every brief; operators their own. Workflow admins manage
+    workflow versions and read those (their pages), not the briefs run with them."""
+    return bool(role_names(user) & {roles.REVIEWER, roles.AUDITOR})
 
 
 def can_view_brief(user, brief: Brief) -> bool:

@@ -2,8 +2,12 @@
 
 from functools import wraps
 
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+
+from reviewapp.accounts.backends import login_refusal
+from reviewapp.accounts.forms import SignInForm
 
 
 def require(predicate):
@@ -35,3 +39,18 @@ def login_only(view):
 
     wrapper.permission_rule = "authenticated"
     return wrapper
+
+
+class SignInView(auth_views.LoginView):
+    """Django's login view; a sign-in the throttle refused answers 429 with Retry-After."""
+
+    authentication_form = SignInForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        refusal = login_refusal(self.request)
+        if refusal is not None:
+            response.status_code = 429
+            if refusal.retry_after_s:
+                response["Retry-After"] = str(refusal.retry_after_s)
+        return response

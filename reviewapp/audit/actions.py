@@ -17,3 +17,25 @@ WORKFLOW_CREATED = "workflow.created"
 WORKFLOW_VERSION_ADDED = "workflow.version_added"
 WORKFLOW_VERSION_PUBLISHED = "workflow.version_published"
 WORKFLOW_VERSION_RETIRED = "workflow.version_retired"
+
+# Sign-in and access. Failed sign-ins are aggregated: the first failure per (account,
+# address) per throttle window gets a row, the lockout row carries the count.
+LOGIN_SUCCEEDED = "auth.login"
+LOGIN_FAILED = "auth.login_failed"
+LOGIN_LOCKED_OUT = "auth.locked_out"
+LOGGED_OUT = "auth.logout"
+ACCESS_DENIED = "auth.access_denied"
+ACCESS_DENIED_THROTTLED = "auth.access_denied_throttled"  # later denials in the window unrecorded
+
+# Accounts, whatever the path (admin, shell, command)
+USER_CREATED = "user.created"
+USER_CHANGED = "user.changed"  # flags, names, password ("changed", never the hash)
+USER_DELETED = "user.deleted"
+USER_ROLES_CHANGED = "user.groups_changed"
+USER_PERMISSIONS_CHANGED = "user.permissions_changed"
+GROUP_CHANGED = "group.changed"  # created or renamed (roles are groups by name)
+GROUP_DELETED = "group.deleted"
+
+# Workflow settings changed outside the version services (admin, shell)
+WORKFLOW_CHANGED = "workflow.changed"
+WORKFLOW_DELETED = "workflow.deleted"

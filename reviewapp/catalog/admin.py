@@ -17,7 +17,23 @@ class WorkflowVersionInline(admin.TabularInline):
 
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
-    list_display = ("slug", "title", "queue", "created_at")
-    fields = ("slug", "title", "description", "queue", "embed_generation_metadata")
+    """Workflow settings; every change is audited (catalog.signals)."""
+
+    list_display = ("slug", "title", "queue", "required_approvals", "created_at")
+    fields = (
+        "slug",
+        "title",
+        "description",
+        "queue",
+        "required_approvals",
+        "queue_timeout_s",
+        "run_timeout_s",
+        "embed_generation_metadata",
+    )
     readonly_fields = ("slug",)
     inlines = [WorkflowVersionInline]
+
+    def has_add_permission(self, request):
+        # A workflow comes from an imported version (manage/workflows/import/ or
+        # load_workflows), which records its creation.
+        return False

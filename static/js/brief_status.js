@@ -5,6 +5,8 @@
   const url = grid.dataset.statusUrl;
   const thumbUrl = (id) => grid.dataset.thumbUrl.replace("/0/", "/" + id + "/");
   const ACTIVE = new Set(["queued", "submitting", "running"]);
+  // Widths come from data-percent: the page's Content-Security-Policy forbids style attributes.
+  grid.querySelectorAll(".bar[data-percent]").forEach((bar) => { bar.style.width = bar.dataset.percent + "%"; });
 
   function update(gen) {
     const card = grid.querySelector(`[data-generation="${gen.id}"]`);

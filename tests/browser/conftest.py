@@ -37,8 +37,20 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    # Chromium reports what the Content-Security-Policy blocked on the console: a journey
+    # that trips the policy fails, even if the page seemed to work.
+    violations = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert violations == [], "\n".join(violations)
 
 
 @pytest.fixture

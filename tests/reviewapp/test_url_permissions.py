@@ -24,19 +24,19 @@ RULES = {
     "workflow_list": {"operator", "reviewer", "workflow_admin", "auditor", "superuser"},
     "brief_new": {"operator", "superuser"},
     "brief_list": {"operator", "reviewer", "workflow_admin", "auditor", "superuser"},
-    "brief_detail": {"owner", "reviewer", "workflow_admin", "auditor", "superuser"},
-    "brief_status": {"owner", "reviewer", "workflow_admin", "auditor", "superuser"},
-    "asset_file": {"owner", "reviewer", "workflow_admin", "auditor", "superuser"},
-    "asset_thumbnail": {"owner", "reviewer", "workflow_admin", "auditor", "superuser"},
+    "brief_detail": {"owner", "reviewer", "auditor", "superuser"},
+    "brief_status": {"owner", "reviewer", "auditor", "superuser"},
+    "asset_file": {"owner", "reviewer", "auditor", "superuser"},
+    "asset_thumbnail": {"owner", "reviewer", "auditor", "superuser"},
     "review_queue": {"reviewer", "superuser"},
     "review_bulk": set(),  # POST only
-    "generation_detail": {"owner", "reviewer", "workflow_admin", "auditor", "superuser"},
+    "generation_detail": {"owner", "reviewer", "auditor", "superuser"},
     "generation_approve": set(),  # POST only
     "generation_cancel": set(),  # POST only
     "generation_reject": set(),  # POST only
     "generation_regenerate": set(),  # POST only
     "generation_regenerate_edit": {"owner", "reviewer", "superuser"},
-    "generation_compare": {"owner", "reviewer", "workflow_admin", "auditor", "superuser"},
+    "generation_compare": {"owner", "reviewer", "auditor", "superuser"},
     "manage_list": {"workflow_admin", "superuser"},
     "manage_import": {"workflow_admin", "superuser"},
     "manage_workflow": {"workflow_admin", "superuser"},

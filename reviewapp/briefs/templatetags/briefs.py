@@ -15,8 +15,12 @@ def param_rows(params: dict, schema: dict) -> list[tuple[str, str]]:
         value = params[name]
         if spec.get("format") == "x-color" and isinstance(value, int):
             hex_value = f"#{value:06x}"
+            # An SVG fill, not a style attribute: the Content-Security-Policy refuses those.
             shown = format_html(
-                '<span class="swatch" style="background:{}"></span> {}', hex_value, hex_value
+                '<svg class="swatch" viewBox="0 0 1 1" aria-hidden="true">'
+                '<rect width="1" height="1" fill="{}"/></svg> {}',
+                hex_value,
+                hex_value,
             )
         elif spec.get("format") == "x-image":
             shown = str(value).rsplit("/", 1)[-1]
