@@ -2,6 +2,7 @@ import re
 import uuid
 
 from reviewapp.audit.context import reset_request_context, set_request_context
+from reviewapp.lib.clientaddr import client_address
 
 # What a proxy's request id looks like (a UUID, hex, a dotted trace id). Anything else is
 # replaced, not cut: the id goes into the audit trail and its CSV export verbatim.
@@ -23,8 +24,9 @@ class RequestContextMiddleware:
 
     def __call__(self, request):
         request_id = request_id_from(request.headers.get("X-Request-ID"))
+        address = client_address(request)
         token = set_request_context(
-            {"request_id": request_id, "ip": request.META.get("REMOTE_ADDR")}
+            {"request_id": request_id, "ip": None if address == "unknown" else address}
         )
         try:
             response = self.get_response(request)

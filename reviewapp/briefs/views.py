@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -109,7 +109,8 @@ def generation_cancel(request, pk):
         messages.error(request, str(exc))
     else:
         messages.success(request, f"#{generation.pk} cancelled.")
-    return redirect(safe_return_to(request, reverse("brief_detail", args=[generation.brief_id])))
+    default = reverse("brief_detail", args=[generation.brief_id])
+    return HttpResponseRedirect(safe_return_to(request, default))
 
 
 @require_GET

@@ -8,7 +8,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def safe_return_to(request, default: str, field: str = "return_to") -> str:
-    """`request.POST[field]` when it points at this site, else `default`.
+    """`request.POST[field]` when it is a URL of this site, else `default`. Answer it with
+    HttpResponseRedirect, not redirect(): the latter would try a bare word as a view name.
 
     Without this check a link to a form with return_to=https://evil.example/ would send
     a logged-in user on to any site after a real action here (an open redirect).

@@ -6,12 +6,12 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from comfybridge.errors import ParamsInvalid
+from comfybridge.errors import ContractError, ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
 from reviewapp.briefs.forms import form_class_for
@@ -88,7 +88,7 @@ def bulk_decide(request):
     if not form.is_valid():
         for problem in form.problems():
             messages.error(request, problem)
-        return redirect(back)
+        return HttpResponseRedirect(back)
     action = form.cleaned_data["action"]
     generations = (
         Generation.objects.visible_to(request.user)
@@ -107,7 +107,7 @@ def bulk_decide(request):
         messages.success(request, f"{len(decided)} image(s) {verb}.")
     for problem in problems:
         messages.error(request, problem)
-    return redirect(back)
+    return HttpResponseRedirect(back)
 
 
 def _visible_generation(request, pk) -> Generation:
@@ -261,7 +261,16 @@ def regenerate_edit(request, pk):
     generation = _visible_generation(request, pk)
     if not permissions.can_regenerate(request.user, generation):
         raise PermissionDenied
-    form_class = form_class_for(generation.brief.workflow_version)
+    try:
+        form_class = form_class_for(generation.brief.workflow_version)
+    except ContractError:
+        # Only a version stored before the import checks it now fails can get here.
+        messages.error(
+            request,
+            "This workflow version's schema does not pass today's checks; "
+            "regenerate with a new seed, or ask a workflow admin.",
+        )
+        return redirect("generation_detail", pk=generation.pk)
     image_props = form_class.contract.image_properties()
     if request.method == "POST":
         form = form_class(request.POST)

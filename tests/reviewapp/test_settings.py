@@ -18,7 +18,7 @@ def read_settings(**env):
     base = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "SECURE_")) and k != "DJANGO_SETTINGS_MODULE"
+        if not k.startswith(("DJANGO_", "SECURE_", "AUDIT_")) and k != "DJANGO_SETTINGS_MODULE"
     }
     result = subprocess.run(
         [sys.executable, "-c", READ],
@@ -39,7 +39,7 @@ def test_debug_is_off_unless_asked_for_so_a_forgotten_variable_refuses_to_start(
 
 
 def test_production_gets_a_years_hsts_and_no_proxy_header_by_default():
-    result = read_settings(DJANGO_SECRET_KEY="x" * 50)
+    result = read_settings(DJANGO_SECRET_KEY="x" * 50, AUDIT_KEY="y" * 32)
 
     assert json.loads(result.stdout) == {
         "debug": False,
@@ -50,7 +50,9 @@ def test_production_gets_a_years_hsts_and_no_proxy_header_by_default():
 
 
 def test_the_proxy_ssl_header_is_trusted_only_behind_a_proxy():
-    result = read_settings(DJANGO_SECRET_KEY="x" * 50, DJANGO_BEHIND_PROXY="true")
+    result = read_settings(
+        DJANGO_SECRET_KEY="x" * 50, AUDIT_KEY="y" * 32, DJANGO_BEHIND_PROXY="true"
+    )
 
     assert json.loads(result.stdout)["proxy"] == ["HTTP_X_FORWARDED_PROTO", "https"]
 
@@ -59,3 +61,10 @@ def test_development_turns_debug_on_explicitly():
     result = read_settings(DJANGO_DEBUG="1")
 
     assert json.loads(result.stdout)["debug"] is True
+
+
+def test_production_refuses_to_start_without_an_audit_key():
+    result = read_settings(DJANGO_SECRET_KEY="x" * 50)
+
+    assert result.returncode != 0
+    assert "AUDIT_KEY must be set when DJANGO_DEBUG is off" in result.stderr
