@@ -32,6 +32,7 @@ from django.utils import timezone
 from comfybridge.client import ComfyClient, OutputImage, Progress
 from comfybridge.contract import Contract, checksum, stamp_save_prefixes
 from comfybridge.errors import ComfyError, ParamsInvalid, RunTimeout
+from reviewapp.audit import actions
 from reviewapp.audit.services import record
 from reviewapp.briefs import comfy
 from reviewapp.briefs.models import Asset, Generation
@@ -240,7 +241,7 @@ def _mark_running(generation: Generation, fingerprint: str, comfyui_version: str
         locked.comfyui_version = comfyui_version[:32]
         locked.save()
         record(
-            "generation.started",
+            actions.GENERATION_STARTED,
             actor=None,
             target=locked,
             workflow_slug=_workflow(locked).slug,
@@ -269,7 +270,7 @@ def _attach_assets(generation_id: int, outputs: list[OutputImage], stored: list)
         locked.mark_awaiting_review()
         locked.save()
         record(
-            "generation.awaiting_review",
+            actions.GENERATION_AWAITING_REVIEW,
             actor=None,
             target=locked,
             workflow_slug=_workflow(locked).slug,
@@ -443,7 +444,7 @@ def _fail_locked(generation: Generation, message: str) -> None:
     generation.mark_failed(message)
     generation.save()
     record(
-        "generation.failed",
+        actions.GENERATION_FAILED,
         actor=None,
         target=generation,
         workflow_slug=_workflow(generation).slug,
@@ -477,7 +478,7 @@ def _handle_failure(generation_id: int, exc: ComfyError) -> bool:
             generation.mark_requeued(f"attempt {generation.attempt} failed: {exc}; retrying")
             generation.save()
             record(
-                "generation.retry_scheduled",
+                actions.GENERATION_RETRY_SCHEDULED,
                 actor=None,
                 target=generation,
                 workflow_slug=slug,

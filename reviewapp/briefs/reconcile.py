@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from rq.job import JobStatus
 
+from reviewapp.audit import actions
 from reviewapp.audit.services import record
 from reviewapp.briefs.jobs import LIVE, enqueue_cancel, enqueue_generation, job_id_for
 from reviewapp.briefs.models import Generation
@@ -127,7 +128,7 @@ def _expire(generation: Generation, now) -> bool:
             message = f"waited in the queue longer than {workflow.queue_timeout_s} s"
         locked.mark_failed(message)
         locked.save()
-        record("generation.failed", actor=None, target=locked, workflow_slug=workflow.slug,
+        record(actions.GENERATION_FAILED, actor=None, target=locked, workflow_slug=workflow.slug,
                changes={"error": message, "by": "reconciler"})  # fmt: skip
         if locked.prompt_id and locked.backend:
             backend, prompt_id = locked.backend, str(locked.prompt_id)

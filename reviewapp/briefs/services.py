@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from comfybridge.errors import ParamsInvalid
 from reviewapp.accounts import permissions
+from reviewapp.audit import actions
 from reviewapp.audit.services import record
 from reviewapp.briefs.jobs import drop_job, enqueue_cancel, enqueue_generation
 from reviewapp.briefs.models import Brief, Generation, Upload
@@ -55,14 +56,14 @@ def submit_brief(
     generation = _new_generation(brief, clean, actor=actor)
     slug = version.workflow.slug
     record(
-        "brief.submitted",
+        actions.BRIEF_SUBMITTED,
         actor=actor,
         target=brief,
         workflow_slug=slug,
         changes={"version": version.number, "params": clean},
     )
     record(
-        "generation.queued",
+        actions.GENERATION_QUEUED,
         actor=actor,
         target=generation,
         workflow_slug=slug,
@@ -159,7 +160,7 @@ def create_child_generation(parent: Generation, params: dict, *, actor) -> Gener
     child = _new_generation(parent.brief, clean, actor=actor, parent=parent)
     changed = {k: [parent.params.get(k), v] for k, v in clean.items() if parent.params.get(k) != v}
     record(
-        "generation.queued",
+        actions.GENERATION_QUEUED,
         actor=actor,
         target=child,
         workflow_slug=version.workflow.slug,
@@ -192,7 +193,7 @@ def cancel_generation(generation: Generation, *, actor) -> Generation:
     locked.mark_cancelled()
     locked.save()
     workflow = locked.brief.workflow_version.workflow
-    record("generation.cancelled", actor=actor, target=locked, workflow_slug=workflow.slug,
+    record(actions.GENERATION_CANCELLED, actor=actor, target=locked, workflow_slug=workflow.slug,
            changes={"status": [old, locked.status]})  # fmt: skip
     transaction.on_commit(partial(drop_job, locked.pk, workflow.queue), robust=True)
     if locked.prompt_id and locked.backend:

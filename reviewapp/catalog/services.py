@@ -14,6 +14,7 @@ from comfybridge import checks
 from comfybridge.catalog import Catalog
 from comfybridge.contract import Contract, checksum
 from comfybridge.errors import ContractError
+from reviewapp.audit import actions
 from reviewapp.audit.services import record
 from reviewapp.catalog.models import Workflow, WorkflowVersion
 
@@ -90,7 +91,7 @@ def add_version(
         },
     )
     if wf_created:
-        record("workflow.created", actor=actor, target=workflow, workflow_slug=slug)
+        record(actions.WORKFLOW_CREATED, actor=actor, target=workflow, workflow_slug=slug)
     existing = workflow.versions.filter(checksum=digest).first()
     if existing is not None:
         return existing, False
@@ -100,7 +101,7 @@ def add_version(
         source=source,
     )  # fmt: skip
     record(
-        "workflow.version_added",
+        actions.WORKFLOW_VERSION_ADDED,
         actor=actor,
         target=version,
         workflow_slug=slug,
@@ -137,7 +138,7 @@ def publish_version(version: WorkflowVersion, *, actor) -> None:
     version.published_at = timezone.now()
     version.save(update_fields=["status", "published_at"])
     record(
-        "workflow.version_published",
+        actions.WORKFLOW_VERSION_PUBLISHED,
         actor=actor,
         target=version,
         workflow_slug=version.workflow.slug,
@@ -155,7 +156,7 @@ def retire_version(version: WorkflowVersion, *, actor) -> None:
     version.status = WorkflowVersion.Status.RETIRED
     version.save(update_fields=["status"])
     record(
-        "workflow.version_retired",
+        actions.WORKFLOW_VERSION_RETIRED,
         actor=actor,
         target=version,
         workflow_slug=version.workflow.slug,

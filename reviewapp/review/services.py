@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from reviewapp.accounts import permissions
+from reviewapp.audit import actions
 from reviewapp.audit.services import record
 from reviewapp.briefs.models import Generation
 from reviewapp.briefs.services import create_child_generation
@@ -75,9 +76,16 @@ def _create_decision(**fields) -> Decision:
         ) from None
 
 
+_DECIDED = {
+    Generation.Status.APPROVED: actions.GENERATION_APPROVED,
+    Generation.Status.REJECTED: actions.GENERATION_REJECTED,
+}
+
+
 def _audit(locked: Generation, actor, old_status: str, **extra) -> None:
+    """The decision's event: approved or rejected, or one approval of several needed."""
     record(
-        f"generation.{locked.status}" if locked.status != old_status else "generation.approval",
+        _DECIDED[locked.status] if locked.status != old_status else actions.GENERATION_APPROVAL,
         actor=actor,
         target=locked,
         workflow_slug=locked.brief.workflow_version.workflow.slug,
