@@ -378,6 +378,13 @@ def property_problems(name: str, prop: Mapping) -> list[str]:
     fmt = prop.get("format")
     if fmt == "x-image" and kind != "string":
         problems.append(f'image property {name!r} must have "type": "string"')
+    if fmt == "x-image" and ("default" in prop or "enum" in prop or "const" in prop):
+        # Its value names a stored file the worker uploads: only an operator's upload may
+        # set it, never a name written into the schema (another brief's image, say).
+        problems.append(
+            f"image property {name!r} may not have a 'default', 'enum' or 'const': "
+            "its image comes from the operator's upload"
+        )
     if fmt == "x-color" and kind != "integer":
         problems.append(f'colour property {name!r} must have "type": "integer"')
     if kind in ("integer", "number"):

@@ -8,8 +8,9 @@ What this can prove, and what it cannot (the README's Security section says the 
 - the newest sealed rows deleted together with their seals: found only back to the
   newest checkpoint (`verify_audit --checkpoint FILE`); without one the shorter chain is
   self-consistent;
-- the whole trail deleted: found when a checkpoint says it had rows, or when the
-  database still holds objects whose creation is always audited;
+- the whole trail deleted, or its beginning: found when a checkpoint says it had those
+  rows, or when the database still holds an object whose creation is always audited and
+  is older than the oldest event (a workflow, a brief);
 - rows not yet sealed (the tail the sealer has not reached) can be deleted unseen: the
   sealer runs every few seconds, so that window is short, and the report names its size.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.apps import apps
 from django.db import connection
@@ -29,6 +31,8 @@ from reviewapp.audit.models import AuditEvent, AuditSeal
 # Objects whose creation always writes an audit event: rows of these with an empty trail
 # mean the trail was emptied. App labels, so the audit app imports none of them.
 EVIDENCE_MODELS = ("catalog.Workflow", "briefs.Brief")
+# An object's event is written in the transaction that creates it, moments later.
+BEGINNING_GRACE = timedelta(minutes=1)
 
 
 @dataclass
@@ -122,15 +126,30 @@ def _precedes(event: AuditEvent, sealed: AuditEvent) -> bool:
     return event.pk < sealed.pk
 
 
-def _check_not_emptied(report: Report) -> None:
-    if report.sealed or report.unsealed:
-        return
+def _check_beginning(report: Report) -> None:
+    """The trail must reach back to the oldest object whose creation is always audited:
+    a trail emptied (or cut at its start) and begun again shows here even without a
+    checkpoint, as long as such objects remain."""
+    oldest = AuditEvent.objects.order_by("created_at").values_list("created_at", flat=True)
+    oldest = oldest.first()
     for label in EVIDENCE_MODELS:
         model = apps.get_model(label)
-        if count := model.objects.count():
+        first = model.objects.order_by("created_at", "pk").first()
+        if first is None:
+            continue
+        name = model._meta.verbose_name
+        if oldest is None:
+            count = model.objects.count()
             report.fail(
                 f"the trail is empty, but {count} {model._meta.verbose_name_plural} exist "
                 "and each was audited when created: the events were deleted"
+            )
+            return
+        if oldest > first.created_at + BEGINNING_GRACE:
+            report.fail(
+                f"the trail begins at {oldest:%Y-%m-%d %H:%M:%S}, but {name} #{first.pk} was "
+                f"created at {first.created_at:%Y-%m-%d %H:%M:%S} and audited then: the "
+                "events before were deleted"
             )
             return
 
@@ -184,7 +203,7 @@ def verify(checkpoints: list[dict] | None = None) -> Report:
     if report.intact:
         _check_unsealed(report)
     if report.intact:
-        _check_not_emptied(report)
+        _check_beginning(report)
     _check_checkpoints(report, checkpoints or [])
     return report
 

@@ -1,6 +1,7 @@
 from django import forms
 
 from comfybridge import checks
+from reviewapp.lib.filters import INVALID_CHOICE, form_problems
 
 
 class ImportVersionForm(forms.Form):
@@ -30,3 +31,22 @@ class ImportVersionForm(forms.Form):
 
     def clean_schema(self):
         return self._contents("schema")
+
+
+class DiffChoiceForm(forms.Form):
+    """The two versions the workflow page compares (?a=1&b=2); absent: the newest two."""
+
+    a = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="From", error_messages=INVALID_CHOICE
+    )
+    b = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="To", error_messages=INVALID_CHOICE
+    )
+
+    def __init__(self, data, *, numbers: list[int]):
+        super().__init__(data)
+        choices = [(str(n), f"v{n}") for n in numbers]
+        self.fields["a"].choices = self.fields["b"].choices = choices
+
+    def problems(self) -> list[str]:
+        return form_problems(self)

@@ -7,7 +7,7 @@ from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
 from reviewapp.catalog import services
 from reviewapp.catalog.diff import diff_versions
-from reviewapp.catalog.forms import ImportVersionForm
+from reviewapp.catalog.forms import DiffChoiceForm, ImportVersionForm
 from reviewapp.catalog.models import Workflow, WorkflowVersion
 
 
@@ -55,19 +55,24 @@ def manage_workflow(request, slug):
     workflow = get_object_or_404(Workflow, slug=slug)
     versions = list(workflow.versions.order_by("-number"))
     diff = a = b = None
-    if len(versions) >= 2:
+    choice = DiffChoiceForm(request.GET, numbers=[v.number for v in versions])
+    if len(versions) >= 2 and choice.is_valid():
         by_number = {v.number: v for v in versions}
-        try:
-            a = by_number.get(int(request.GET.get("a", versions[1].number)))
-            b = by_number.get(int(request.GET.get("b", versions[0].number)))
-        except ValueError:
-            a = b = None
-        if a and b:
-            diff = diff_versions(a, b)
+        a = by_number[choice.cleaned_data["a"] or versions[1].number]
+        b = by_number[choice.cleaned_data["b"] or versions[0].number]
+        diff = diff_versions(a, b)
     return render(
         request,
         "catalog/manage_workflow.html",
-        {"workflow": workflow, "versions": versions, "diff": diff, "a": a, "b": b},
+        {
+            "workflow": workflow,
+            "versions": versions,
+            "diff": diff,
+            "a": a,
+            "b": b,
+            "problems": choice.problems(),
+        },
+        status=200 if choice.is_valid() else 400,
     )
 
 

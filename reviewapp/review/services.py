@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
@@ -93,6 +94,15 @@ def _audit(locked: Generation, actor, old_status: str, **extra) -> None:
     )
 
 
+def counted_approvals(generation: Generation) -> int:
+    """Approvals from distinct non-authors: one given before someone became an author
+    (or while ALLOW_SELF_REVIEW was on) is not a second pair of eyes now."""
+    approvals = generation.decisions.filter(action=Decision.Action.APPROVE)
+    if not settings.ALLOW_SELF_REVIEW:
+        approvals = approvals.exclude(actor__in=generation.authors.all())
+    return approvals.values("actor").distinct().count()
+
+
 def approvals_needed(generation: Generation) -> int:
     return generation.brief.workflow_version.workflow.required_approvals
 
@@ -117,7 +127,7 @@ def approve(generation: Generation, *, actor, key: uuid.UUID | None = None) -> D
     decision = _create_decision(
         generation=locked, action=Decision.Action.APPROVE, actor=actor, idempotency_key=key
     )
-    approvals = locked.decisions.filter(action=Decision.Action.APPROVE).count()
+    approvals = counted_approvals(locked)
     needed = approvals_needed(locked)
     old = locked.status
     if approvals >= needed:

@@ -167,7 +167,7 @@ def generation_detail(request, pk):
             "assets": generation.assets.all(),
             "tree": lineage_tree(generation.brief),
             "decisions": decisions,
-            "approvals": len(approvals),
+            "approvals": services.counted_approvals(generation),
             "approvals_needed": services.approvals_needed(generation),
             "approved_by_me": any(d.actor_id == request.user.pk for d in approvals),
             "can_decide": can_decide,

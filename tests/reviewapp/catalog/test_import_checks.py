@@ -178,6 +178,21 @@ REFUSED = {
         schema_case(lambda s: s["properties"].update({"a b": s["properties"].pop("width")})),
         "property name 'a b' must start with a letter",
     ),
+    "image property with a default file": (
+        schema_case(
+            lambda s: s["properties"].update(
+                {
+                    "init": {
+                        "type": "string",
+                        "format": "x-image",
+                        "x-bind": ["2.inputs.radius"],
+                        "default": "assets/aa/someone-elses-output.png",
+                    }
+                }
+            )
+        ),
+        "image property 'init' may not have a 'default', 'enum' or 'const'",
+    ),
     "ref to a local file": (
         width(**{"$ref": "file:///etc/passwd"}),
         "'$ref' at /properties/width points outside the schema ('file:///etc/passwd')",
@@ -350,3 +365,18 @@ def test_an_unusual_import_renders_its_form_takes_briefs_and_diffs(
     assert set(refused.context["form"].errors) == set(bad)
     accepted = client.post(url, {"color": "#102030", **good})
     assert accepted.status_code == 302, accepted.context["form"].errors
+
+
+@pytest.mark.parametrize("query", [{"a": "x"}, {"a": "²"}, {"b": "9" * 5000}, {"a": "99"}])
+def test_the_diff_page_names_a_version_it_does_not_have(client, wfadmin, swatch, query):
+    from reviewapp.catalog.services import import_version
+
+    graph, schema = swatch
+    schema["properties"]["width"]["default"] = 128  # a second version, not the same one
+    import_version(
+        "color_swatch", json.dumps(graph).encode(), json.dumps(schema).encode(), actor=wfadmin
+    )
+    client.login(username=wfadmin.username, password=PASSWORD)
+    response = client.get(reverse("manage_workflow", args=["color_swatch"]), query)
+    assert response.status_code == 400
+    assert "is not one of the offered choices" in response.content.decode()

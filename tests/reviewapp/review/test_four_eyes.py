@@ -154,3 +154,22 @@ def test_the_migration_gives_existing_lineages_the_same_authors(
     got = {g.pk: set(g.authors.values_list("pk", flat=True)) for g in (root, child, grandchild)}
     assert got == expected
     assert expected[grandchild.pk] == {operator.pk, editor.pk}
+
+
+def test_an_authors_earlier_approval_never_counts(
+    settings, operator, editor, other_reviewer, workflows
+):
+    """An approval an author gave while ALLOW_SELF_REVIEW was on (or before authorship was
+    recorded) is not a second pair of eyes once the rule holds again."""
+    root = awaiting_generation(operator)
+    child = awaiting(services.regenerate(root, actor=editor, params={**root.params, "width": 96}))
+    workflow = child.brief.workflow_version.workflow
+    workflow.required_approvals = 2
+    workflow.save()
+    settings.ALLOW_SELF_REVIEW = True
+    services.approve(child, actor=editor)
+    settings.ALLOW_SELF_REVIEW = False
+    services.approve(child, actor=other_reviewer)
+    child.refresh_from_db()
+    assert child.status == Generation.Status.AWAITING_REVIEW
+    assert services.counted_approvals(child) == 1
