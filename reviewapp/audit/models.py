@@ -97,7 +97,11 @@ class AuditSeal(AppendOnlyModel):
         HMAC = 1, "HMAC chain"
 
     seq = models.BigIntegerField(primary_key=True)
-    event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, related_name="seal")
+    # No database constraint: checking it would lock every sealed event row (FOR KEY
+    # SHARE), which costs the writers; verify_audit finds a seal without its event.
+    event = models.OneToOneField(
+        AuditEvent, on_delete=models.PROTECT, related_name="seal", db_constraint=False
+    )
     epoch = models.PositiveSmallIntegerField(choices=Epoch.choices)
     # Which AUDIT_KEY sealed it (a fingerprint, not the key): a server started with
     # another key is told so instead of seeing every row as tampered with.

@@ -138,6 +138,7 @@ class Migration(migrations.Migration):
                 (
                     "event",
                     models.OneToOneField(
+                        db_constraint=False,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="seal",
                         to="audit.auditevent",
