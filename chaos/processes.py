@@ -10,6 +10,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from comfybridge.sim.process import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -54,15 +56,8 @@ class Child:
             self.proc.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout)
 
 
 def _manage(*args: str) -> list[str]:

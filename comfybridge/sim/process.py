@@ -20,6 +20,21 @@ class SimProcessError(RuntimeError):
     pass
 
 
+def stop_process(proc: subprocess.Popen, timeout: float) -> bool:
+    """Ask a process to stop (SIGTERM), kill it after `timeout` seconds. True when it had
+    to be killed. Every process the project starts and stops goes through this."""
+    if proc.poll() is not None:
+        return False
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return True
+    return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -127,13 +142,7 @@ class SimProcess:
     def stop(self, timeout: float = 5.0) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
         self.proc = None
 
     def kill(self) -> None:

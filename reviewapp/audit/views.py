@@ -91,17 +91,42 @@ def audit_export(request):
             content_type="text/plain; charset=utf-8",
         )
     writer = csv.writer(_Echo())
-    header = ["id", "time_utc", "actor", "action", "target_type", "target_id", "workflow",
-              "changes", "request_id", "ip", "seq", "seal_hash", "row_mac"]  # fmt: skip
+    header = [
+        "id",
+        "time_utc",
+        "actor",
+        "action",
+        "target_type",
+        "target_id",
+        "workflow",
+        "changes",
+        "request_id",
+        "ip",
+        "seq",
+        "seal_hash",
+        "row_mac",
+    ]
 
     def rows():
         yield csvsafe.writerow(writer, header)
         for e in events.iterator(chunk_size=2000):
-            yield csvsafe.writerow(writer, [
-                e.pk, e.created_at.isoformat(), e.actor_name, e.action, e.target_type,
-                e.target_id, e.workflow_slug, json.dumps(e.changes, sort_keys=True),
-                e.request_id, e.ip or "", *_seal_columns(e), e.row_mac,
-            ])  # fmt: skip
+            yield csvsafe.writerow(
+                writer,
+                [
+                    e.pk,
+                    e.created_at.isoformat(),
+                    e.actor_name,
+                    e.action,
+                    e.target_type,
+                    e.target_id,
+                    e.workflow_slug,
+                    json.dumps(e.changes, sort_keys=True),
+                    e.request_id,
+                    e.ip or "",
+                    *_seal_columns(e),
+                    e.row_mac,
+                ],
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from comfybridge.sim.process import stop_process
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -76,13 +78,8 @@ class EmbeddedRedis:
         raise RuntimeError(f"embedded redis did not answer on port {self.port}")
 
     def stop(self) -> None:
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        if self._proc:
+            stop_process(self._proc, 5)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedRedis:

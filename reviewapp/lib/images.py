@@ -75,10 +75,16 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
 def _sniff(data: bytes) -> str:
     """The name of a format we refuse, for the message ("a TIFF image"), or ""."""
     signatures = (
-        (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"GIF8", "GIF"), (b"BM", "BMP"),
-        (b"%!PS", "EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"), (b"\x00\x00\x01\x00", "ICO"),
-        (b"%PDF", "PDF"), (b"8BPS", "PSD"),
-    )  # fmt: skip
+        (b"II*\x00", "TIFF"),
+        (b"MM\x00*", "TIFF"),
+        (b"GIF8", "GIF"),
+        (b"BM", "BMP"),
+        (b"%!PS", "EPS"),
+        (b"\xc5\xd0\xd3\xc6", "EPS"),
+        (b"\x00\x00\x01\x00", "ICO"),
+        (b"%PDF", "PDF"),
+        (b"8BPS", "PSD"),
+    )
     for magic, name in signatures:
         if data.startswith(magic):
             return name

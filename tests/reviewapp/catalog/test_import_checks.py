@@ -251,9 +251,13 @@ def _stored(workflow, graph, schema):
     """A version as an old row may hold it: written without today's import checks."""
     workflow.versions.update(status=WorkflowVersion.Status.RETIRED)
     return WorkflowVersion.objects.create(
-        workflow=workflow, number=2, graph=graph, schema=schema, checksum="0" * 64,
+        workflow=workflow,
+        number=2,
+        graph=graph,
+        schema=schema,
+        checksum="0" * 64,
         status=WorkflowVersion.Status.PUBLISHED,
-    )  # fmt: skip
+    )
 
 
 def test_an_old_version_with_a_url_ref_never_fetches_it(
@@ -325,8 +329,11 @@ def internal_ref_and_exclusive_bounds(graph, schema):
     schema["properties"]["width"].update({"$ref": "#/$defs/even", "exclusiveMaximum": 1000})
     schema["properties"]["width"].pop("maximum")
     schema["properties"]["blur_radius"] = {
-        "type": "integer", "enum": [1, 3, 5], "default": 3, "x-bind": ["2.inputs.blur_radius"],
-    }  # fmt: skip
+        "type": "integer",
+        "enum": [1, 3, 5],
+        "default": 3,
+        "x-bind": ["2.inputs.blur_radius"],
+    }
     return graph, schema
 
 

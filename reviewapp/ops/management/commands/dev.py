@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from comfybridge.sim.process import stop_process
 from reviewapp.lib.devredis import EmbeddedRedis, free_port
 
 
@@ -145,13 +146,7 @@ class Command(BaseCommand):
         # simulator still answer, so a job in flight can finish or hand back cleanly.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for name, proc in reversed(self.children):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    self.stdout.write(f"{name} did not stop in 15 s; killing it")
-                    proc.kill()
-                    proc.wait()
+            if stop_process(proc, 15):
+                self.stdout.write(f"{name} did not stop in 15 s; it was killed")
         if self.redis is not None:
             self.redis.stop()
