@@ -25,7 +25,7 @@ def main(n: int = 200, run_ms: float = 0) -> None:
     from .procs import start_sim
 
     sim = start_sim(env["tmp"], "profile", ms_per_megapixel=pipeline.ms_per_megapixel(run_ms, 64))
-    settings.COMFYUI_URLS = [sim.url]
+    settings.COMFYUI_POOLS = {"default": (sim.url,)}
     os.environ["COMFYUI_URL"] = sim.url
     try:
         client = Client()

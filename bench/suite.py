@@ -173,7 +173,7 @@ def p5(env, users, results):
 
 
 def p6(env, users, results):
-    from reviewapp.briefs.jobs import enqueue_generation
+    from reviewapp.briefs.worker.enqueue import enqueue_generation
 
     n = _n(env, 5000)
     backends, workers = 2, 4
@@ -182,7 +182,7 @@ def p6(env, users, results):
 
     def enqueue_all():
         for pk in seeded:
-            enqueue_generation(pk)
+            enqueue_generation(pk, "default")
 
     r = pipeline.run(env, users[roles.OPERATOR], n=0, backends=backends, workers=workers, run_ms=0,
                      size=SMALL, rss_warmup=warmup, timeout=500, backlog=enqueue_all,

@@ -134,6 +134,12 @@ RQ = {"COMMIT_MODE": "auto"}
 # ComfyUI backends: one or more base URLs, comma separated.
 COMFYUI_URLS = envlist("COMFYUI_URL", "http://127.0.0.1:8188")
 COMFYUI_TIMEOUT = envfloat("COMFYUI_TIMEOUT", 30.0)
+# Optional: an API-format workflow every backend must have run since it started before it
+# takes work (loads the models once, ahead of the first brief).
+COMFYUI_WARMUP_WORKFLOW = envstr("COMFYUI_WARMUP_WORKFLOW", "")
+# Prompts a worker keeps pending on a backend, beyond the one running, while it follows its
+# own run and ingests: the backend never waits for us. 0 turns submitting ahead off.
+WORKER_SUBMIT_AHEAD = envint("WORKER_SUBMIT_AHEAD", 1)
 # How long one run may take on the backend before the job gives up on it.
 GENERATION_RUN_TIMEOUT = envfloat("GENERATION_RUN_TIMEOUT", 600.0)
 

@@ -112,7 +112,7 @@ def sim_server(tmp_path_factory):
 
 @pytest.fixture
 def comfy(settings, sim_server):
-    settings.COMFYUI_URLS = [sim_server.url]
+    settings.COMFYUI_POOLS = {"default": (sim_server.url,)}
     return sim_server
 
 

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from reviewapp.accounts import permissions
-from reviewapp.lib import imagemeta
+from reviewapp.lib import imagemeta, pools
 
 
 class IllegalTransition(Exception):
@@ -136,6 +136,12 @@ class Generation(models.Model):
     )
     params = models.JSONField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    # The pool (and so the RQ queue) that runs it, copied from the workflow when the row
+    # is created: a workflow moved to another pool does not strand rows already waiting.
+    pool = models.CharField(max_length=64, default=pools.default_pool)
+    # Why it is still queued when no backend of its pool can take it now ("no backend in
+    # pool sdxl has checkpoint ..."); cleared when a backend takes it.
+    waiting_reason = models.CharField(max_length=500, blank=True)
     # Chosen by us and stored before the POST, so a retry can find the prompt again.
     prompt_id = models.UUIDField(null=True, blank=True, unique=True)
     backend = models.CharField(max_length=255, blank=True)
@@ -164,6 +170,13 @@ class Generation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # One run's timeline: created (queued) -> submitted (the backend accepted the prompt)
+    # -> execution start and end (ComfyUI's own history timestamps) -> ingested (outputs
+    # stored). Queue wait, GPU time and our overhead are the gaps between them.
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    execution_started_at = models.DateTimeField(null=True, blank=True)
+    execution_ended_at = models.DateTimeField(null=True, blank=True)
+    ingested_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = GenerationQuerySet.as_manager()
@@ -175,6 +188,8 @@ class Generation(models.Model):
             models.Index(fields=["status", "created_at"], name="gen_status_created_idx"),
             # The queue with "any status", newest or oldest first.
             models.Index(fields=["created_at"], name="gen_created_idx"),
+            # A pool's waiting line (position, what to submit ahead) and its recent runs.
+            models.Index(fields=["pool", "status", "created_at"], name="gen_pool_status_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -217,13 +232,22 @@ class Generation(models.Model):
         self.backend = backend
         self.attempt += 1
         self.error = ""
+        self.waiting_reason = ""
         now = timezone.now()
         self.started_at = self.started_at or now
         self.heartbeat_at = now
         self.run_deadline = self.run_deadline or now + timezone.timedelta(seconds=run_timeout_s)
 
     def mark_running(self) -> None:
+        """The backend accepted (or already had) the prompt."""
         self._move(self.Status.RUNNING)
+        self.submitted_at = timezone.now()
+
+    def mark_waiting(self, reason: str) -> None:
+        """Still queued: no backend of its pool can take it now, for ``reason``."""
+        if self.status != self.Status.QUEUED:
+            raise IllegalTransition(f"{self}: only a queued generation waits for a backend")
+        self.waiting_reason = reason if len(reason) <= 500 else reason[:499] + "…"
 
     def mark_requeued(self, reason: str) -> None:
         """Back to the queue after a temporary failure. prompt_id and backend stay, so
@@ -233,11 +257,35 @@ class Generation(models.Model):
         self.progress = 0.0
         self.progress_text = ""
 
-    def mark_awaiting_review(self) -> None:
+    def mark_awaiting_review(self, *, execution_started_at=None, execution_ended_at=None) -> None:
+        """Outputs stored; the execution span is the backend's own (from its history)."""
         self._move(self.Status.AWAITING_REVIEW)
         self.progress = 1.0
         self.progress_text = ""
-        self.finished_at = timezone.now()
+        self.finished_at = self.ingested_at = timezone.now()
+        self.execution_started_at = execution_started_at
+        self.execution_ended_at = execution_ended_at
+
+    @property
+    def gpu_seconds(self) -> float | None:
+        """The backend's execution span of the run that produced the outputs."""
+        if self.execution_started_at and self.execution_ended_at:
+            return (self.execution_ended_at - self.execution_started_at).total_seconds()
+        return None
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Queue wait, GPU time and our overhead (ingest) in seconds, where known."""
+        spans = {
+            "queue_wait": (self.created_at, self.execution_started_at),
+            "gpu": (self.execution_started_at, self.execution_ended_at),
+            "ingest": (self.execution_ended_at, self.ingested_at),
+        }
+        return {
+            name: round((end - start).total_seconds(), 3)
+            for name, (start, end) in spans.items()
+            if start and end
+        }
 
     def mark_failed(self, error: str) -> None:
         self._move(self.Status.FAILED)

@@ -14,7 +14,7 @@ from comfybridge.errors import ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.audit import actions
 from reviewapp.audit.services import record
-from reviewapp.briefs.jobs import drop_job, enqueue_cancel, enqueue_generation
+from reviewapp.briefs.worker.enqueue import drop_job, enqueue_cancel, enqueue_generation
 from reviewapp.briefs.models import Brief, Generation, Upload
 from reviewapp.catalog.models import WorkflowVersion
 from reviewapp.lib import images
@@ -130,6 +130,7 @@ def _new_generation(brief: Brief, params: dict, *, actor, parent=None) -> Genera
         params=params,
         created_by=actor,
         created_at=now,
+        pool=workflow.pool,
         queue_deadline=now + timedelta(seconds=workflow.queue_timeout_s),
     )
     if parent is None:
@@ -146,10 +147,9 @@ def _content(data: bytes):
 
 
 def _enqueue_on_commit(generation: Generation) -> None:
-    queue = generation.brief.workflow_version.workflow.queue
     # robust: if Redis is down the row stays queued and the reconciler enqueues it
     # later; the operator's request does not fail.
-    transaction.on_commit(partial(enqueue_generation, generation.pk, queue, new=True), robust=True)
+    transaction.on_commit(partial(enqueue_generation, generation.pk, generation.pool, new=True), robust=True)
 
 
 @transaction.atomic
@@ -195,10 +195,10 @@ def cancel_generation(generation: Generation, *, actor) -> Generation:
     workflow = locked.brief.workflow_version.workflow
     record(actions.GENERATION_CANCELLED, actor=actor, target=locked, workflow_slug=workflow.slug,
            changes={"status": [old, locked.status]})  # fmt: skip
-    transaction.on_commit(partial(drop_job, locked.pk, workflow.queue), robust=True)
+    transaction.on_commit(partial(drop_job, locked.pk, locked.pool), robust=True)
     if locked.prompt_id and locked.backend:
         transaction.on_commit(
-            partial(enqueue_cancel, locked.backend, str(locked.prompt_id), workflow.queue),
+            partial(enqueue_cancel, locked.backend, str(locked.prompt_id), locked.pool),
             robust=True,
         )
     return locked

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from comfybridge.errors import ContractError, ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
-from reviewapp.briefs import services
+from reviewapp.briefs import services, waiting
 from reviewapp.briefs.forms import form_class_for
 from reviewapp.briefs.models import Asset, Brief, Generation
 from reviewapp.catalog.models import WorkflowVersion
@@ -87,11 +87,12 @@ def _visible_brief(request, pk) -> Brief:
 @login_only
 def brief_detail(request, pk):
     brief = _visible_brief(request, pk)
-    generations = (
+    generations = list(
         brief.generations.select_related("parent", "created_by")
         .prefetch_related("assets", "decisions__actor")
         .order_by("created_at", "id")
     )
+    waiting.attach_places(generations)
     return render(
         request,
         "briefs/brief_detail.html",
@@ -118,17 +119,25 @@ def generation_cancel(request, pk):
 def brief_status(request, pk):
     """What the brief page polls to update status and progress without a reload."""
     brief = _visible_brief(request, pk)
+    generations = list(brief.generations.prefetch_related("assets").order_by("created_at", "id"))
+    found = waiting.places(generations)
     data = []
-    for gen in brief.generations.prefetch_related("assets").order_by("created_at", "id"):
-        data.append({
-            "id": gen.pk,
-            "status": gen.status,
-            "status_label": gen.get_status_display(),
-            "progress": round(gen.progress, 3),
-            "progress_text": gen.progress_text,
-            "error": gen.error,
-            "thumbnails": [a.pk for a in gen.assets.all()],
-        })  # fmt: skip
+    for gen in generations:
+        place = found.get(gen.pk)
+        data.append(
+            {
+                "id": gen.pk,
+                "status": gen.status,
+                "status_label": gen.get_status_display(),
+                "progress": round(gen.progress, 3),
+                "progress_text": gen.progress_text,
+                "error": gen.error,
+                "place": place.text if place else "",
+                "waiting_reason": place.reason if place else "",
+                "eta_s": place.eta_s if place else None,
+                "thumbnails": [a.pk for a in gen.assets.all()],
+            }
+        )
     return JsonResponse({"brief": brief.pk, "generations": data})
 
 

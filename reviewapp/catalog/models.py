@@ -32,6 +32,10 @@ class Workflow(models.Model):
         return self.title
 
     @property
+    def pool(self) -> str:
+        return self.queue
+
+    @property
     def published_version(self):
         return self.versions.filter(status=WorkflowVersion.Status.PUBLISHED).first()
 

@@ -15,6 +15,7 @@ from comfybridge.errors import ContractError, ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
 from reviewapp.briefs.forms import form_class_for
+from reviewapp.briefs import waiting
 from reviewapp.briefs.models import Brief, Generation
 from reviewapp.catalog.models import Workflow
 from reviewapp.lib.redirects import safe_return_to
@@ -53,6 +54,8 @@ def queue(request):
         .prefetch_related("assets")
     )
     page = Paginator(generations, 48).get_page(form.page_number())
+    page.object_list = list(page.object_list)
+    waiting.attach_places(page.object_list)
     if form.is_valid() and not form.is_filtered() and permissions.sees_everything(request.user):
         awaiting = page.paginator.count  # the same COUNT: do not run it twice
     else:
@@ -164,6 +167,7 @@ def generation_detail(request, pk):
         "review/generation_detail.html",
         {
             "generation": generation,
+            "place": waiting.places([generation]).get(generation.pk),
             "assets": generation.assets.all(),
             "tree": lineage_tree(generation.brief),
             "decisions": decisions,

@@ -20,6 +20,12 @@
     progress.querySelector("[data-progress-text]").textContent = gen.progress_text;
     const cancel = card.querySelector("[data-cancel]");
     if (cancel) cancel.classList.toggle("hidden", !ACTIVE.has(gen.status));
+    const place = card.querySelector("[data-place]");
+    place.textContent = gen.place;
+    place.classList.toggle("hidden", !gen.place);
+    const waiting = card.querySelector("[data-waiting]");
+    waiting.textContent = "Waiting: " + gen.waiting_reason;
+    waiting.classList.toggle("hidden", !gen.waiting_reason);
     const error = card.querySelector("[data-error]");
     error.textContent = gen.error;
     error.classList.toggle("hidden", !gen.error);

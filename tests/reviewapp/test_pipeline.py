@@ -11,10 +11,11 @@ from django.utils import timezone
 from comfybridge.client import ComfyClient
 from comfybridge.contract import stamp_save_prefixes
 from comfybridge.sim.process import SimProcess
-from reviewapp.briefs import execution, services
-from reviewapp.briefs.jobs import enqueue_generation
+from reviewapp.briefs import services
+from reviewapp.briefs.worker import execution
+from reviewapp.briefs.worker.enqueue import enqueue_generation
 from reviewapp.briefs.models import Generation
-from reviewapp.briefs.reconcile import reconcile
+from reviewapp.briefs.worker.reconcile import reconcile
 from tests.conftest import run_worker
 from tests.reviewapp.factories import submit_swatch
 
@@ -27,7 +28,7 @@ def sim(settings, tmp_path):
     log = tmp_path / "exec.log"
     with SimProcess(step_ms=0, args=("--exec-log", str(log))) as server:
         server.exec_log = log
-        settings.COMFYUI_URLS = [server.url]
+        settings.COMFYUI_POOLS = {"default": (server.url,)}
         yield server
 
 
@@ -102,7 +103,7 @@ def test_a_prompt_lost_in_a_backend_restart_is_sent_again(operator, workflows, s
 def test_an_unreachable_backend_is_retried_then_given_up_with_the_reason(
     operator, workflows, settings, monkeypatch
 ):
-    settings.COMFYUI_URLS = ["http://127.0.0.1:9"]  # nothing listens there
+    settings.COMFYUI_POOLS = {"default": ("http://127.0.0.1:9",)}  # nothing listens there
     settings.GENERATION_MAX_ATTEMPTS = 2
     generation = queued_swatch(operator)
     with pytest.raises(execution.RetryLater):
@@ -118,7 +119,7 @@ def test_an_unreachable_backend_is_retried_then_given_up_with_the_reason(
 
 def test_a_runtime_error_fails_at_once_with_the_node_named(operator, workflows, settings, tmp_path):
     with SimProcess(args=("--fail-rate", "1.0")) as failing:
-        settings.COMFYUI_URLS = [failing.url]
+        settings.COMFYUI_POOLS = {"default": (failing.url,)}
         generation = queued_swatch(operator)
         execution.run_generation(generation.pk)
     generation.refresh_from_db()
@@ -149,7 +150,7 @@ def test_the_reconciler_replaces_the_job_of_a_dead_worker(
 ):
     settings.WORKER_STALE_S = 60
     generation = queued_swatch(operator)
-    job = enqueue_generation(generation.pk)
+    job = enqueue_generation(generation.pk, generation.pool)
     rq_queue.remove(job)
     job.started_at = timezone.now() - timedelta(seconds=30)
     job.save()
@@ -180,7 +181,7 @@ def test_a_run_over_its_deadline_is_interrupted_on_the_backend(
 ):
     # About 1.5 s per node: the interrupt takes effect when the next node starts.
     with SimProcess(step_ms=0, args=("--ms-per-megapixel", "1500")) as slow:
-        settings.COMFYUI_URLS = [slow.url]
+        settings.COMFYUI_POOLS = {"default": (slow.url,)}
         workflow = workflows["color_swatch"]
         workflow.run_timeout_s = 1
         workflow.save()
@@ -210,7 +211,7 @@ def test_cancelling_a_running_generation_interrupts_its_prompt(
     operator, workflows, settings, rq_queue, django_capture_on_commit_callbacks
 ):
     with SimProcess(step_ms=0, args=("--ms-per-megapixel", "1500")) as slow:
-        settings.COMFYUI_URLS = [slow.url]
+        settings.COMFYUI_POOLS = {"default": (slow.url,)}
         generation = queued_swatch(operator, width=1024, height=1024)
         generation.mark_submitting(prompt_id=uuid.uuid4(), backend=slow.url, run_timeout_s=60)
         generation.save()
@@ -231,7 +232,7 @@ def test_a_job_that_just_started_on_an_old_row_is_not_replaced(operator, workflo
     Generation.objects.filter(pk=generation.pk).update(
         updated_at=timezone.now() - timedelta(seconds=600)
     )
-    job = enqueue_generation(generation.pk)
+    job = enqueue_generation(generation.pk, generation.pool)
     rq_queue.remove(job)
     job.started_at = timezone.now()
     job.save()
@@ -241,7 +242,7 @@ def test_a_job_that_just_started_on_an_old_row_is_not_replaced(operator, workflo
 
 def test_a_job_queued_in_name_only_is_enqueued_again(operator, workflows, rq_queue):
     generation = queued_swatch(operator)
-    job = enqueue_generation(generation.pk)
+    job = enqueue_generation(generation.pk, generation.pool)
     rq_queue.remove(job)  # taken off the list by a worker that died at once
     assert job.get_status() == "queued"
     report = reconcile(now=timezone.now() + timedelta(seconds=30))
@@ -252,7 +253,7 @@ def test_a_job_queued_in_name_only_is_enqueued_again(operator, workflows, rq_que
 def test_a_temporary_failure_is_retried_by_rq_after_its_interval(
     operator, workflows, settings, rq_queue, django_capture_on_commit_callbacks
 ):
-    settings.COMFYUI_URLS = ["http://127.0.0.1:9"]  # nothing listens there
+    settings.COMFYUI_POOLS = {"default": ("http://127.0.0.1:9",)}  # nothing listens there
     with django_capture_on_commit_callbacks(execute=True):
         generation = queued_swatch(operator)
     run_worker(rq_queue)

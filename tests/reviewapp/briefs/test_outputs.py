@@ -14,7 +14,7 @@ from PIL import Image
 from comfybridge.client import ComfyClient
 from comfybridge.contract import stamp_save_prefixes
 from comfybridge.sim.process import SimProcess
-from reviewapp.briefs import execution
+from reviewapp.briefs.worker import execution
 from reviewapp.briefs.models import Asset, Generation
 from reviewapp.lib import imagemeta
 from tests.conftest import PASSWORD
@@ -29,7 +29,7 @@ UI_WORKFLOW = {"nodes": [{"id": 3, "type": "SaveImage"}], "links": [], "version"
 @pytest.fixture
 def sim(settings, tmp_path):
     with SimProcess(step_ms=0, data_dir=tmp_path / "sim") as server:
-        settings.COMFYUI_URLS = [server.url]
+        settings.COMFYUI_POOLS = {"default": (server.url,)}
         yield server
 
 

@@ -10,7 +10,8 @@ from django.urls import reverse
 from PIL import Image
 
 from comfybridge.errors import ParamsInvalid
-from reviewapp.briefs import execution, services
+from reviewapp.briefs import services
+from reviewapp.briefs.worker import execution
 from reviewapp.briefs.forms import brief_form_class
 from reviewapp.briefs.models import Brief, Generation
 from reviewapp.catalog.models import WorkflowVersion

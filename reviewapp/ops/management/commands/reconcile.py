@@ -4,7 +4,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from reviewapp.briefs.reconcile import reconcile
+from reviewapp.briefs.worker.reconcile import reconcile
 
 logger = logging.getLogger("reviewapp.reconcile")
 

@@ -4,7 +4,8 @@ Each round looks at every active generation and makes sure something will move i
 - a job Redis no longer has (restarted or flushed), or one that ended without moving
   the row, is enqueued again; the job then resumes from what the row records;
 - a job whose worker died (its heartbeat on the row went stale) is replaced;
-- a generation past its deadline fails with that reason, and its prompt is interrupted.
+- a generation past its deadline fails with that reason, and its prompt is interrupted;
+- a generation that waits for a capable backend of its pool is tried again every round.
 Enqueueing is idempotent (the job id comes from the row), so running this often, or in
 several processes at once, is safe.
 """
@@ -17,14 +18,13 @@ from datetime import UTC, timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from rq.job import JobStatus
 
-from reviewapp.audit import actions
-from reviewapp.audit.services import record
-from reviewapp.briefs.jobs import LIVE, enqueue_cancel, enqueue_generation, job_id_for
 from reviewapp.briefs.models import Generation
+from reviewapp.briefs.worker import failures
+from reviewapp.briefs.worker.enqueue import LIVE, enqueue_generation, fetch_job, queue
+from reviewapp.lib import pools as pool_config
 
 logger = logging.getLogger(__name__)
 
@@ -49,41 +49,51 @@ def reconcile(*, now=None) -> Report:
     active = Generation.objects.filter(status__in=Generation.ACTIVE).select_related(
         "brief__workflow_version__workflow"
     )
-    waiting: dict[str, set[str]] = {}  # queue name -> ids of the jobs in its list
+    waiting: dict[str, set[str]] = {}  # pool -> ids of the jobs in its queue's list
+    configured = set(pool_config.pool_names())
     for generation in active.iterator(chunk_size=500):
-        queue_name = generation.brief.workflow_version.workflow.queue
-        if _expire(generation, now):
+        pool = generation.pool
+        if failures.overdue(generation, now) and failures.expire(
+            generation.pk, now, by="reconciler"
+        ):
             report.expired.append(generation.pk)
             continue
-        if generation.updated_at > now - grace:
+        # A row waiting for a backend was left by its job on purpose: no grace needed.
+        if generation.updated_at > now - grace and not generation.waiting_reason:
             continue
-        queue = django_rq.get_queue(queue_name)
-        job = queue.fetch_job(job_id_for(generation.pk))
+        if pool not in configured:
+            _wait_for_pool(generation)
+            continue
+        job = fetch_job(generation.pk, pool)
         status = job.get_status(refresh=False) if job is not None else None
         # A row in flight may name a prompt that exists: resume it before new work.
         in_flight = generation.status != Generation.Status.QUEUED
         if status == JobStatus.QUEUED:
-            if queue_name not in waiting:
-                waiting[queue_name] = set(queue.get_job_ids())
-            if job.id in waiting[queue_name]:
+            if pool not in waiting:
+                waiting[pool] = set(queue(pool).get_job_ids())
+            if job.id in waiting[pool]:
                 continue
             # "Queued" but in no queue list: taken by a worker that died before it
             # marked the job started. Nothing would ever run it.
             logger.warning("%s: job %s is queued in name only; enqueueing", generation, job.id)
             job.delete()
-            enqueue_generation(generation.pk, queue_name, at_front=in_flight)
+            enqueue_generation(generation.pk, pool, at_front=in_flight)
             report.enqueued.append(generation.pk)
             continue
         if status in LIVE:
             if status == JobStatus.STARTED and _worker_gone(generation, job, now - stale):
                 logger.warning("%s: worker stopped beating; replacing job %s", generation, job.id)
                 job.delete()
-                enqueue_generation(generation.pk, queue_name, at_front=True)
+                enqueue_generation(generation.pk, pool, at_front=True)
                 report.replaced.append(generation.pk)
             continue
-        logger.info("%s is %s but its job is %s; enqueueing", generation, generation.status,
-                    status or "gone")  # fmt: skip
-        enqueue_generation(generation.pk, queue_name, at_front=in_flight)
+        logger.info(
+            "%s is %s but its job is %s; enqueueing",
+            generation,
+            generation.status,
+            status or "gone",
+        )
+        enqueue_generation(generation.pk, pool, at_front=in_flight)
         report.enqueued.append(generation.pk)
     return report
 
@@ -107,32 +117,12 @@ def _worker_gone(generation: Generation, job, cutoff) -> bool:
     return last < cutoff
 
 
-def _expire(generation: Generation, now) -> bool:
-    """Fail the generation if it is past a deadline. True when it did."""
-    queued_too_long = (
-        generation.status == Generation.Status.QUEUED
-        and generation.queue_deadline is not None
-        and now > generation.queue_deadline
-    )
-    ran_too_long = generation.run_deadline is not None and now > generation.run_deadline
-    if not (queued_too_long or ran_too_long):
-        return False
-    with transaction.atomic():
-        locked = Generation.objects.select_for_update(of=("self",)).get(pk=generation.pk)
-        if locked.status not in Generation.ACTIVE:
-            return False
-        workflow = generation.brief.workflow_version.workflow
-        if ran_too_long:
-            message = f"did not finish within {workflow.run_timeout_s} s"
-        else:
-            message = f"waited in the queue longer than {workflow.queue_timeout_s} s"
-        locked.mark_failed(message)
-        locked.save()
-        record(actions.GENERATION_FAILED, actor=None, target=locked, workflow_slug=workflow.slug,
-               changes={"error": message, "by": "reconciler"})  # fmt: skip
-        if locked.prompt_id and locked.backend:
-            backend, prompt_id = locked.backend, str(locked.prompt_id)
-            transaction.on_commit(
-                lambda: enqueue_cancel(backend, prompt_id, workflow.queue), robust=True
-            )
-    return True
+def _wait_for_pool(generation: Generation) -> None:
+    """A row of a pool no longer configured stays as it is, saying so, until the pool is
+    configured again (or its deadline fails it): nothing is dropped."""
+    reason = f"pool {generation.pool!r} is not configured (COMFYUI_POOLS)"
+    logger.error("%s: %s", generation, reason)
+    if generation.status == Generation.Status.QUEUED and generation.waiting_reason != reason:
+        Generation.objects.filter(pk=generation.pk, status=Generation.Status.QUEUED).update(
+            waiting_reason=reason
+        )

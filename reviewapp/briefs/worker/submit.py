@@ -1,0 +1,125 @@
+"""Putting one generation's prompt on its backend, shared by a run and a submit-ahead.
+
+The row already names the prompt id and the backend (stored before any POST). ``submit``
+holds a per-generation lock in Redis while it asks the backend about that id and POSTs it, so
+the job of a generation and another worker submitting it ahead never both send it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from comfybridge.client import ComfyClient
+from comfybridge.contract import Contract, stamp_save_prefixes
+from reviewapp.audit import actions
+from reviewapp.audit.services import record
+from reviewapp.briefs.models import Generation
+from reviewapp.briefs.worker import backends
+
+logger = logging.getLogger(__name__)
+
+# Longest a submission may hold its lock (locate + upload + POST). A holder that died lets
+# go after this; one that is alive is done long before.
+SUBMIT_LOCK_S = 60.0
+
+
+@dataclass
+class Run:
+    generation: Generation
+    contract: Contract
+    # The graph patched with the parameters (once, at the claim) and its SaveImage
+    # prefixes stamped with this prompt's nonce; uploads bind their backend names into it.
+    graph: dict
+    client: ComfyClient
+    # "new": submit; "resume": the row already names a prompt; look for it first.
+    mode: str
+
+
+def patched_graph(generation: Generation) -> dict:
+    """The version's graph with the row's (validated) parameters written in: the one patch
+    of a run. Routing reads it too, since a parameter may choose the checkpoint."""
+    version = generation.brief.workflow_version
+    return version.contract().patch(version.graph, generation.params)
+
+
+def prepare(generation: Generation, graph: dict, mode: str) -> Run:
+    """The run of a row that names its prompt id and backend, from its ``patched_graph``."""
+    return Run(
+        generation,
+        generation.brief.workflow_version.contract(),
+        stamp_save_prefixes(graph, generation.prompt_id.hex[:12]),
+        backends.shared_client(generation.backend),
+        mode,
+    )
+
+
+@contextlib.contextmanager
+def submission_lock(generation_id: int) -> Iterator[None]:
+    lock = backends.redis().lock(
+        f"reviewapp:submit:{generation_id}",
+        timeout=SUBMIT_LOCK_S,
+        blocking_timeout=SUBMIT_LOCK_S + 5,
+    )
+    with lock:
+        yield
+
+
+def submit(run: Run) -> str | None:
+    """Make sure the backend has the run's prompt: look it up (resume) or POST it, then mark
+    the row running. Returns where the prompt was found, or None when it was sent now."""
+    generation, client = run.generation, run.client
+    prompt_id = str(generation.prompt_id)
+    with submission_lock(generation.pk):
+        where = client.locate(prompt_id) if run.mode == "resume" else None
+        if where is None:
+            # Not on the backend (never sent, or lost in a restart): send it. The id is
+            # ours, so a timeout on the POST is resolved by looking it up, not by resending.
+            bind_uploads(run)
+            client.submit(run.graph, prompt_id=prompt_id, contract=run.contract)
+            backends.note_submitted(generation.pool, generation.backend, run.graph)
+        mark_running(generation, run.graph, client)
+    return where
+
+
+def bind_uploads(run: Run) -> None:
+    """Upload image parameters (content-hash names, so a re-upload is harmless) and bind
+    their backend names into the run's graph."""
+    uploaded = {}
+    for name in run.contract.image_properties():
+        stored = run.generation.params.get(name)
+        if stored:
+            with default_storage.open(stored, "rb") as fh:
+                data = fh.read()
+            uploaded[name] = run.client.upload_image(data, stored.rsplit("/", 1)[-1]).load_name
+    if uploaded:
+        run.graph = run.contract.patch(run.graph, uploaded)
+
+
+def mark_running(generation: Generation, graph: dict, client: ComfyClient) -> None:
+    """The backend has the prompt: record what runs it (fingerprint) and audit the start."""
+    fingerprint, comfyui_version = backends.backend_fingerprint(client, graph)
+    with transaction.atomic():
+        locked = Generation.objects.select_for_update(of=("self",)).get(pk=generation.pk)
+        if locked.status != Generation.Status.SUBMITTING:
+            return  # already marked (a resumed run), or cancelled meanwhile
+        locked.mark_running()
+        locked.backend_fingerprint = fingerprint
+        locked.comfyui_version = comfyui_version[:32]
+        locked.save()
+        record(
+            actions.GENERATION_STARTED,
+            actor=None,
+            target=locked,
+            workflow_slug=generation.brief.workflow_version.workflow.slug,
+            changes={
+                "backend": locked.backend,
+                "prompt_id": str(locked.prompt_id),
+                "attempt": locked.attempt,
+            },
+        )
