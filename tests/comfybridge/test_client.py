@@ -270,7 +270,7 @@ def test_a_dropped_socket_is_reconnected(client):
     def drop_once(progress):
         if not dropped:
             dropped.append(progress)
-            client._ws.sock.shutdown(socket.SHUT_RDWR)
+            client._follower.ws.sock.shutdown(socket.SHUT_RDWR)
 
     result = client.run(fresh(slow_graph(blurs=2)), timeout=60, on_progress=drop_once)
     assert dropped and result.outputs
