@@ -33,7 +33,7 @@ from .errors import (
     RunTimeout,
 )
 from .progress import ProgressTracker
-from .values import RunResult, outputs_from_history
+from .values import RunResult
 from .ws import Follower, ends_prompt
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def decide(prompt_id: str, entry: dict) -> RunResult:
             )
     if status.get("status_str") != "success" or not status.get("completed", False):
         raise ComfyError(f"prompt {prompt_id} did not complete: {status or 'no status'}")
-    return RunResult(prompt_id, outputs_from_history(entry), entry)
+    return RunResult.from_history(prompt_id, entry)
 
 
 def wait_for_entry(

@@ -11,11 +11,15 @@ which replay stale outputs of cached nodes (PROTOCOL.md).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .contract import Contract
+
+# The history messages that end a prompt; the last one present gives its end time.
+END_EVENTS = ("execution_success", "execution_error", "execution_interrupted")
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,24 @@ class Progress:
 
 @dataclass
 class RunResult:
-    """A prompt that finished successfully."""
+    """A prompt that finished successfully.
+
+    ``execution_start`` and ``execution_end`` are the backend's own clock (epoch seconds) at
+    the start of the prompt and at its ``execution_success``, from the history entry; None when
+    the entry does not say. They measure the run itself, without the time spent queued.
+    """
 
     prompt_id: str
     outputs: list[OutputImage]
     history: dict = field(repr=False)
+    execution_start: float | None = None
+    execution_end: float | None = None
+
+    @classmethod
+    def from_history(cls, prompt_id: str, entry: dict) -> RunResult:
+        """The result of a successful prompt from its history entry."""
+        start, end = execution_times(entry)
+        return cls(prompt_id, outputs_from_history(entry), entry, start, end)
 
     @property
     def saved(self) -> list[OutputImage]:
@@ -144,6 +161,36 @@ def queue_remaining_of(queue_info: Any) -> int | None:
 
 def _int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _seconds_or_none(ms: Any) -> float | None:
+    """A ComfyUI timestamp (epoch milliseconds) as epoch seconds; None if not a finite number."""
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms):
+        return None
+    return ms / 1000.0
+
+
+def execution_times(entry: Mapping) -> tuple[float | None, float | None]:
+    """(start, end) in epoch seconds from a history entry's ``status.messages``.
+
+    ComfyUI records ``["execution_start", {"timestamp": ms, ...}]`` and, at the end, one of
+    ``execution_success``/``execution_error``/``execution_interrupted`` with its timestamp.
+    Either is None when missing or not a number.
+    """
+    status = entry.get("status")
+    messages = status.get("messages") if isinstance(status, Mapping) else None
+    start = end = None
+    for message in messages if isinstance(messages, list) else []:
+        if not isinstance(message, (list, tuple)) or len(message) != 2:
+            continue
+        kind, data = message
+        if not isinstance(data, Mapping):
+            continue
+        if kind == "execution_start" and start is None:
+            start = _seconds_or_none(data.get("timestamp"))
+        elif kind in END_EVENTS:
+            end = _seconds_or_none(data.get("timestamp"))
+    return start, end
 
 
 def _node_key(node_id: str) -> tuple:
