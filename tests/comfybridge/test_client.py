@@ -270,7 +270,7 @@ def test_a_dropped_socket_is_reconnected(client):
     def drop_once(progress):
         if not dropped:
             dropped.append(progress)
-            client._ws.sock.shutdown(socket.SHUT_RDWR)
+            client._follower.ws.sock.shutdown(socket.SHUT_RDWR)
 
     result = client.run(fresh(slow_graph(blurs=2)), timeout=60, on_progress=drop_once)
     assert dropped and result.outputs
@@ -340,6 +340,33 @@ def test_sim_retrying_with_the_same_prompt_id_does_not_run_twice(tmp_path):
         assert again.get("known")
         time.sleep(0.5)
         assert _executions(log, prompt_id) == 1
+
+
+def _timing_line(path: Path, prompt_id: str, timeout: float = 5.0) -> dict:
+    """The simulator's timing-log line of a prompt (written just after its history entry)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = path.read_text().splitlines() if path.exists() else []
+        for line in lines:
+            if json.loads(line)["prompt_id"] == prompt_id:
+                return json.loads(line)
+        time.sleep(0.05)
+    raise AssertionError(f"no timing line for {prompt_id}")
+
+
+def test_sim_a_run_result_carries_the_execution_times_of_its_history(tmp_path):
+    timing = tmp_path / "timing.jsonl"
+    args = ("--ms-per-megapixel", "400", "--timing-log", str(timing))
+    with _sim_class()(args=args) as proc, ComfyClient(proc.url) as client:
+        before = time.time()
+        result = client.run(fresh(swatch(width=512, height=512)), timeout=30)
+        after = time.time()
+        logged = _timing_line(timing, result.prompt_id)
+    assert logged["end_event"] == "execution_success"
+    assert result.execution_start == logged["execution_start"] / 1000
+    assert result.execution_end == logged["end"] / 1000
+    # Epoch seconds on the backend's clock (the same machine here), a run's worth apart.
+    assert before - 0.01 <= result.execution_start < result.execution_end <= after + 0.01
 
 
 def test_sim_a_prompt_forgotten_by_a_restart_is_lost(tmp_path):

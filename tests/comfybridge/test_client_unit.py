@@ -8,12 +8,12 @@ from comfybridge.client import (
     ComfyClient,
     ImageRef,
     OutputImage,
-    _ProgressTracker,
     outputs_from_history,
     rejection_messages,
 )
 from comfybridge.contract import Contract
 from comfybridge.errors import ComfyUnavailable
+from comfybridge.progress import ProgressTracker
 
 # A 400 body as ComfyUI 0.3.64 sends it (PROTOCOL.md §1, c_validation).
 BELOW_MIN = {
@@ -105,7 +105,7 @@ def test_load_name_joins_subfolder_and_name():
 
 def test_progress_counts_steps_across_nodes():
     seen = []
-    tracker = _ProgressTracker(4, seen.append)
+    tracker = ProgressTracker(4, seen.append)
     tracker.feed("execution_cached", {"nodes": ["1"]})
     tracker.feed("executing", {"node": "2"})
     tracker.feed("progress", {"node": "2", "value": 5, "max": 10})
@@ -145,3 +145,25 @@ def test_a_refused_connection_is_unavailable_and_retryable():
     with client, pytest.raises(ComfyUnavailable) as exc:
         client.submit({"1": {"class_type": "EmptyImage", "inputs": {}}}, prompt_id="p1")
     assert exc.value.retryable
+
+
+def test_the_names_callers_import_from_the_client_module_are_still_there():
+    import comfybridge.client
+
+    names = {
+        "ComfyClient",
+        "AuthRejected",
+        "Device",
+        "Health",
+        "ImageRef",
+        "OutputImage",
+        "Progress",
+        "RunResult",
+        "basic_auth",
+        "bearer_auth",
+        "outputs_from_history",
+        "rejection_messages",
+        "split_credentials",
+    }
+    assert names <= set(comfybridge.client.__all__)
+    assert all(hasattr(comfybridge.client, name) for name in comfybridge.client.__all__)

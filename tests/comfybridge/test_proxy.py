@@ -110,7 +110,7 @@ def test_https_urls_use_wss_and_keep_their_path():
     assert client.ws_url.startswith("wss://comfy.example:8443/gpu1/ws?clientId=")
     assert client.headers == basic_auth("u", "pw")
     assert client.session.verify is False
-    assert client._sslopt()["check_hostname"] is False
+    assert client._follower.sslopt["check_hostname"] is False
 
 
 def test_credentials_in_both_the_url_and_the_headers_are_refused():
