@@ -146,7 +146,7 @@ def _content(data: bytes):
 
 
 def _enqueue_on_commit(generation: Generation) -> None:
-    queue = generation.brief.workflow_version.workflow.queue
+    queue = generation.brief.workflow_version.workflow.pool
     # robust: if Redis is down the row stays queued and the reconciler enqueues it
     # later; the operator's request does not fail.
     transaction.on_commit(partial(enqueue_generation, generation.pk, queue, new=True), robust=True)
@@ -195,10 +195,10 @@ def cancel_generation(generation: Generation, *, actor) -> Generation:
     workflow = locked.brief.workflow_version.workflow
     record(actions.GENERATION_CANCELLED, actor=actor, target=locked, workflow_slug=workflow.slug,
            changes={"status": [old, locked.status]})  # fmt: skip
-    transaction.on_commit(partial(drop_job, locked.pk, workflow.queue), robust=True)
+    transaction.on_commit(partial(drop_job, locked.pk, workflow.pool), robust=True)
     if locked.prompt_id and locked.backend:
         transaction.on_commit(
-            partial(enqueue_cancel, locked.backend, str(locked.prompt_id), workflow.queue),
+            partial(enqueue_cancel, locked.backend, str(locked.prompt_id), workflow.pool),
             robust=True,
         )
     return locked
