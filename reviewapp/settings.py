@@ -5,11 +5,13 @@ DEBUG is off unless DJANGO_DEBUG says otherwise, so a deployment that forgets it
 the development entry points (`manage.py dev`, the test settings, the chaos harness)
 turn it on themselves."""
 
+import os
 from pathlib import Path
 
 import dj_database_url
 
 from reviewapp.lib.env import envbool, envfloat, envint, envlist, envstr
+from reviewapp.lib.pools import pools_from_env, rq_queues
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
@@ -123,16 +125,21 @@ MEDIA_URL = "media/"
 # Redis: REDIS_URL when set. `make run` and `make test` start a private embedded
 # Redis and set it for their children when it is not.
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
-RQ_QUEUES = {
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": envint("RQ_DEFAULT_TIMEOUT", 900)},
-}
+
+# ComfyUI backends, in pools: COMFYUI_POOLS="sdxl=http://gpu1:8188,http://gpu2:8188;cpu=..."
+# (a name and its backends' base URLs; the first pool is the default), else one pool
+# "default" of COMFYUI_URL (one or more base URLs, comma separated). reviewapp.lib.pools
+# reads this; every pool has the RQ queue of its name.
+COMFYUI_POOLS = pools_from_env(os.environ)
+# Every backend of every pool, for code that does not route by pool.
+COMFYUI_URLS = [url for urls in COMFYUI_POOLS.values() for url in urls]
+
+RQ_QUEUES = rq_queues(COMFYUI_POOLS, REDIS_URL, envint("RQ_DEFAULT_TIMEOUT", 900))
 RQ_SHOW_ADMIN_LINK = False
 # Services enqueue on commit themselves (transaction.on_commit); an enqueue call then
 # means "now", and its result (the job) is what the caller gets back.
 RQ = {"COMMIT_MODE": "auto"}
 
-# ComfyUI backends: one or more base URLs, comma separated.
-COMFYUI_URLS = envlist("COMFYUI_URL", "http://127.0.0.1:8188")
 COMFYUI_TIMEOUT = envfloat("COMFYUI_TIMEOUT", 30.0)
 # Optional: an API-format workflow every backend must have run since it started before it
 # takes work (loads the models once, ahead of the first brief).

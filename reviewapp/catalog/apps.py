@@ -6,4 +6,5 @@ class CatalogConfig(AppConfig):
     label = "catalog"
 
     def ready(self):
-        from reviewapp.catalog import signals  # noqa: F401  (connects the audit receivers)
+        # Importing them connects the audit receivers and registers the pool checks.
+        from reviewapp.catalog import checks, signals  # noqa: F401

@@ -2,6 +2,13 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+
+from reviewapp.lib.pools import default_pool
+
+
+class IllegalVersionTransition(Exception):
+    """A version cannot move from its status to the one asked for (see WorkflowVersion.ALLOWED)."""
 
 
 class Workflow(models.Model):
@@ -10,8 +17,10 @@ class Workflow(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    # RQ queue (and so the pool of backends) that runs this workflow.
-    queue = models.CharField(max_length=64, default="default")
+    # The pool (its backends, and the RQ queue of the same name) that runs this workflow;
+    # one of settings.COMFYUI_POOLS, which the admin, the import and `manage.py check` hold
+    # it to (reviewapp.lib.pools).
+    pool = models.CharField(max_length=64, default=default_pool)
     # Distinct reviewers who must approve before a generation counts as approved.
     required_approvals = models.PositiveSmallIntegerField(default=1)
     # Deadlines: how long a generation may wait for a worker, and run on a backend,
@@ -32,10 +41,6 @@ class Workflow(models.Model):
         return self.title
 
     @property
-    def pool(self) -> str:
-        return self.queue
-
-    @property
     def published_version(self):
         return self.versions.filter(status=WorkflowVersion.Status.PUBLISHED).first()
 
@@ -48,6 +53,16 @@ class WorkflowVersion(models.Model):
         DRAFT = "draft", "Draft"
         PUBLISHED = "published", "Published"
         RETIRED = "retired", "Retired"
+
+    # The moves publish() and retire() allow. A retired version may be published again:
+    # that is how a workflow is rolled back. Retiring a draft sets it aside unpublished.
+    # Nothing goes back to draft. Staying put is not a move: the services treat publishing
+    # a published version (or retiring a retired one) as done, before asking.
+    ALLOWED = {
+        Status.DRAFT: {Status.PUBLISHED, Status.RETIRED},
+        Status.PUBLISHED: {Status.RETIRED},
+        Status.RETIRED: {Status.PUBLISHED},
+    }
 
     CONTENT_FIELDS = ("graph", "schema", "checksum", "number", "workflow_id")
 
@@ -83,6 +98,28 @@ class WorkflowVersion(models.Model):
             if stored and any(stored[f] != getattr(self, f) for f in self.CONTENT_FIELDS):
                 raise ValueError(f"{self} is immutable: make a new version instead")
         super().save(*args, **kwargs)
+
+    def _move(self, new_status: str) -> str:
+        old = self.status
+        if new_status not in self.ALLOWED[self.Status(old)]:
+            raise IllegalVersionTransition(f"{self}: {old} -> {new_status} is not allowed")
+        self.status = new_status
+        return old
+
+    def publish(self) -> str:
+        """Mark this version published (in memory; the caller saves). Returns the old status.
+
+        One published version per workflow is the caller's to keep: retire the published
+        one first (catalog.services.publish_version does, under a lock; the constraint
+        wfv_one_published_per_workflow refuses a second).
+        """
+        old = self._move(self.Status.PUBLISHED)
+        self.published_at = timezone.now()
+        return old
+
+    def retire(self) -> str:
+        """Mark this version retired (in memory; the caller saves). Returns the old status."""
+        return self._move(self.Status.RETIRED)
 
     def contract(self):
         """The parameter contract, built once per process: checking a schema against the

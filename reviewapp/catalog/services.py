@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import transaction
 from django.db.models import Max
-from django.utils import timezone
 
 from comfybridge import checks
 from comfybridge.catalog import Catalog
@@ -17,6 +16,10 @@ from comfybridge.errors import ContractError
 from reviewapp.audit import actions
 from reviewapp.audit.services import record
 from reviewapp.catalog.models import Workflow, WorkflowVersion
+from reviewapp.lib.pools import pool_names, unknown_pool_message
+
+# The schema's top-level keyword naming the pool a new workflow runs in.
+POOL_KEYWORD = "x-pool"
 
 
 @dataclass
@@ -25,6 +28,7 @@ class LoadResult:
     outcome: str  # "created", "unchanged" or "error"
     version: WorkflowVersion | None = None
     problems: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def check_workflow(graph: dict, schema: dict, catalog: Catalog | None = None) -> Contract:
@@ -68,27 +72,68 @@ def read_pair(api_path: Path, params_dir: Path) -> tuple[str, dict, dict]:
     return slug, graph, schema
 
 
+def declared_pool_problems(schema: dict, schema_name: str) -> list[str]:
+    """A schema may name its workflow's pool (top-level "x-pool"): it must be configured."""
+    if not isinstance(schema, dict) or POOL_KEYWORD not in schema:
+        return []
+    pool = schema[POOL_KEYWORD]
+    if isinstance(pool, str) and pool in pool_names():
+        return []
+    return [f"{schema_name}: '{POOL_KEYWORD}': {unknown_pool_message(pool)}"]
+
+
+def pool_note(version: WorkflowVersion) -> str | None:
+    """The version's schema names a pool other than the one its workflow runs in. "x-pool"
+    places a new workflow; afterwards its pool is a setting of the workflow (the admin),
+    which a new file does not override, so the author hears about the difference instead."""
+    declared = version.schema.get(POOL_KEYWORD)
+    workflow = version.workflow
+    if declared is None or declared == workflow.pool:
+        return None
+    return (
+        f"{workflow.slug}: v{version.number} names pool {declared!r} but the workflow runs in "
+        f"pool {workflow.pool!r}; change the workflow's pool in the admin to move it"
+    )
+
+
 @transaction.atomic
 def add_version(
-    slug: str, graph: dict, schema: dict, *, actor, source: str = "", publish: bool = True
+    slug: str,
+    graph: dict,
+    schema: dict,
+    *,
+    actor,
+    source: str = "",
+    publish: bool = True,
+    schema_name: str = "the schema",
 ) -> tuple[WorkflowVersion, bool]:
     """Store graph + schema as a new version of `slug` unless an identical one exists.
 
     Returns (version, created). A new version is published when `publish` is set,
-    retiring the one published before it.
+    retiring the one published before it. A new workflow runs in the pool the schema's
+    "x-pool" names, else in the default pool; `schema_name` names the file in the
+    problem of an "x-pool" that is not configured.
     """
-    check_workflow(graph, schema)
+    pool_problems = declared_pool_problems(schema, schema_name)
+    try:
+        check_workflow(graph, schema)
+    except ContractError as exc:
+        raise ContractError([*exc.problems, *pool_problems]) from None
+    if pool_problems:
+        raise ContractError(pool_problems)
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,99}", slug):
         raise ContractError(
             [f"workflow name {slug!r} must be lowercase letters, digits, '_' or '-'"]
         )
     digest = checksum({"graph": graph, "schema": schema})
+    defaults = {
+        "title": schema.get("x-title") or slug.replace("_", " ").capitalize(),
+        "description": schema.get("description", ""),
+    }
+    if POOL_KEYWORD in schema:
+        defaults["pool"] = schema[POOL_KEYWORD]
     workflow, wf_created = Workflow.objects.select_for_update().get_or_create(
-        slug=slug,
-        defaults={
-            "title": schema.get("x-title") or slug.replace("_", " ").capitalize(),
-            "description": schema.get("description", ""),
-        },
+        slug=slug, defaults=defaults
     )
     if wf_created:
         record(actions.WORKFLOW_CREATED, actor=actor, target=workflow, workflow_slug=slug)
@@ -112,15 +157,13 @@ def add_version(
     return version, True
 
 
-class VersionStateError(Exception):
-    """Publishing or retiring is not possible from the version's current state."""
-
-
 @transaction.atomic
 def publish_version(version: WorkflowVersion, *, actor) -> None:
     """Make `version` the one new briefs use; the one published before is retired.
 
-    Publishing an older (retired) version is how a workflow is rolled back.
+    Publishing an older (retired) version is how a workflow is rolled back. Publishing the
+    published version changes nothing. Raises IllegalVersionTransition for a move
+    WorkflowVersion.ALLOWED does not list.
     """
     version = WorkflowVersion.objects.select_for_update().get(pk=version.pk)
     if version.status == WorkflowVersion.Status.PUBLISHED:
@@ -131,11 +174,10 @@ def publish_version(version: WorkflowVersion, *, actor) -> None:
         .exclude(pk=version.pk)
         .first()
     )
+    version.publish()  # refuses before anything is written
     if previous is not None:
-        previous.status = WorkflowVersion.Status.RETIRED
+        previous.retire()
         previous.save(update_fields=["status"])
-    version.status = WorkflowVersion.Status.PUBLISHED
-    version.published_at = timezone.now()
     version.save(update_fields=["status", "published_at"])
     record(
         actions.WORKFLOW_VERSION_PUBLISHED,
@@ -148,12 +190,12 @@ def publish_version(version: WorkflowVersion, *, actor) -> None:
 
 @transaction.atomic
 def retire_version(version: WorkflowVersion, *, actor) -> None:
-    """Stop offering `version` for new briefs; briefs that pinned it keep working."""
+    """Stop offering `version` for new briefs; briefs that pinned it keep working.
+    Retiring a retired version changes nothing."""
     version = WorkflowVersion.objects.select_for_update().get(pk=version.pk)
     if version.status == WorkflowVersion.Status.RETIRED:
         return
-    old = version.status
-    version.status = WorkflowVersion.Status.RETIRED
+    old = version.retire()
     version.save(update_fields=["status"])
     record(
         actions.WORKFLOW_VERSION_RETIRED,
@@ -180,7 +222,15 @@ def import_version(
     if problems:
         raise ContractError(problems)
     graph, schema = parsed
-    return add_version(slug, graph, schema, actor=actor, source="upload", publish=publish)
+    return add_version(
+        slug,
+        graph,
+        schema,
+        actor=actor,
+        source="upload",
+        publish=publish,
+        schema_name="the schema (.schema.json)",
+    )
 
 
 def load_directory(workflows_dir: Path, params_dir: Path, *, actor=None) -> list[LoadResult]:
@@ -190,10 +240,19 @@ def load_directory(workflows_dir: Path, params_dir: Path, *, actor=None) -> list
         try:
             slug, graph, schema = read_pair(api_path, Path(params_dir))
             version, created = add_version(
-                slug, graph, schema, actor=actor, source=f"workflows/{api_path.name}"
+                slug,
+                graph,
+                schema,
+                actor=actor,
+                source=f"workflows/{api_path.name}",
+                schema_name=f"{slug}.schema.json",
             )
         except ContractError as exc:
             results.append(LoadResult(slug, "error", problems=exc.problems))
             continue
-        results.append(LoadResult(slug, "created" if created else "unchanged", version))
+        result = LoadResult(slug, "created" if created else "unchanged", version)
+        note = pool_note(version) if created else None
+        if note:
+            result.notes.append(note)
+        results.append(result)
     return results

@@ -1,4 +1,4 @@
-"""Audit receivers for workflow settings (required approvals, deadlines, queue, titles)
+"""Audit receivers for workflow settings (required approvals, deadlines, pool, titles)
 changed outside the version services: Django admin, a shell, a data fix.
 
 Creating a workflow is recorded by catalog.services.add_version, the one way to make one.

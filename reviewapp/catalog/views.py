@@ -44,6 +44,9 @@ def manage_import(request):
         else:
             if created:
                 messages.success(request, f"Imported {version} ({version.get_status_display()}).")
+                note = services.pool_note(version)
+                if note:
+                    messages.warning(request, note)
             else:
                 messages.info(request, f"Nothing new: identical to {version}.")
             return redirect("manage_workflow", slug=version.workflow.slug)

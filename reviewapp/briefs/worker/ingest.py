@@ -64,8 +64,8 @@ def attach(
                 defaults=stored_output.asset_fields(),
             )
         locked.mark_awaiting_review(
-            execution_started_at=_from_epoch(getattr(result, "execution_start", None)),
-            execution_ended_at=_from_epoch(getattr(result, "execution_end", None)),
+            execution_started_at=_from_epoch(result.execution_start),
+            execution_ended_at=_from_epoch(result.execution_end),
         )
         locked.save()
         record(

@@ -28,7 +28,7 @@ def test_required_approvals_edited_in_the_admin_is_audited(client, workflows):
         {
             "title": workflow.title,
             "description": workflow.description,
-            "queue": workflow.queue,
+            "pool": workflow.pool,
             "required_approvals": 2,
             "queue_timeout_s": workflow.queue_timeout_s,
             "run_timeout_s": 120,
@@ -48,12 +48,12 @@ def test_required_approvals_edited_in_the_admin_is_audited(client, workflows):
 
 def test_a_change_from_a_shell_is_audited_as_the_system(workflows):
     workflow = Workflow.objects.get(slug="color_swatch")
-    workflow.queue = "gpu"
+    workflow.pool = "gpu"
     workflow.save()
     workflow.save()  # nothing changed: nothing recorded
 
     (row,) = changed_rows()
-    assert (row.actor_name, row.changes) == ("system", {"queue": ["default", "gpu"]})
+    assert (row.actor_name, row.changes) == ("system", {"pool": ["default", "gpu"]})
 
 
 def test_the_admin_cannot_add_a_workflow_without_a_version(client):

@@ -27,5 +27,7 @@ class Command(BaseCommand):
                     self.stderr.write(f"  - {problem}")
             else:
                 self.stdout.write(f"{result.slug}: v{result.version.number} {result.outcome}")
+                for note in result.notes:
+                    self.stderr.write(f"  note: {note}")
         if failed:
             raise CommandError(f"{failed} workflow(s) refused; see above")

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from comfybridge.sim.process import stop_process
 from reviewapp.lib.devredis import EmbeddedRedis, free_port
+from reviewapp.lib.pools import backends_of, pool_names, shown_url
 
 
 def port_is_free(port: int) -> bool:
@@ -33,8 +34,9 @@ def _raise_keyboard_interrupt(signum, frame):
 class Command(BaseCommand):
     help = (
         "Development only: migrate, load workflows, create demo accounts, then run Redis "
-        "(embedded unless REDIS_URL is set), the ComfyUI simulator (unless COMFYUI_URL is "
-        "set), an RQ worker, the reconciler, the audit sealer and the web server until Ctrl-C."
+        "(embedded unless REDIS_URL is set), the ComfyUI simulator (unless COMFYUI_POOLS or "
+        "COMFYUI_URL is set), an RQ worker per pool, the reconciler, the audit sealer and the "
+        "web server until Ctrl-C."
     )
 
     def add_arguments(self, parser):
@@ -78,7 +80,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Redis: embedded at {self.redis.url}")
         else:
             self.stdout.write(f"Redis: {env['REDIS_URL']}")
-        if not env.get("COMFYUI_URL"):
+        if not env.get("COMFYUI_URL", "").strip() and not env.get("COMFYUI_POOLS", "").strip():
+            # Then settings hold the one pool "default"; the children reach it at the
+            # simulator's port.
             port = options["sim_port"] if port_is_free(options["sim_port"]) else free_port()
             sim_dir = settings.VAR_DIR / "sim"
             self.spawn("simulator", [
@@ -90,16 +94,20 @@ class Command(BaseCommand):
             self.wait_for_port(port, "simulator")
             self.stdout.write(f"ComfyUI: simulator at {env['COMFYUI_URL']}")
         else:
-            self.stdout.write(f"ComfyUI: {env['COMFYUI_URL']}")
+            for pool in pool_names():
+                urls = ", ".join(shown_url(url) for url in backends_of(pool)) or "no backend"
+                self.stdout.write(f"ComfyUI pool {pool}: {urls}")
         return env
 
     def start_app(self, env, options):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         # SimpleWorker: no fork per job (a fork costs more than a short job, and the
         # backend pool's state lives on in the process).
-        self.spawn("worker", [*manage, "rqworker", "default", "--with-scheduler",
-                              "--worker-class", "rq.worker.SimpleWorker"], env,
-                   restart=True)  # fmt: skip
+        for pool in pool_names():
+            # One worker per pool: its queue has the pool's name.
+            worker = [*manage, "rqworker", pool, "--with-scheduler"]
+            worker += ["--worker-class", "rq.worker.SimpleWorker"]
+            self.spawn(f"worker {pool}", worker, env, restart=True)
         self.spawn("reconciler", [*manage, "reconcile", "--every", "10"], env, restart=True)
         self.spawn("sealer", [*manage, "seal_audit", "--every", "2"], env, restart=True)
         self.spawn("web", [*manage, "runserver", f"127.0.0.1:{options['port']}"], env)
