@@ -2,21 +2,28 @@
 
 A backend is *ready* for a workflow when it answers (``/system_stats``, ``GET /prompt``), has
 every node class and model the workflow names (``/object_info``, cached per backend), and, when
-the pool has a warm-up workflow, has run it since it last started. ``choose(graph)`` returns the
-ready backend with the shortest queue.
+the pool has a warm-up workflow, has run it since it last started. ``choose(graph)`` returns a
+ready backend: the one with the shortest queue, or, with affinity, one that already has the
+graph's model loaded if its queue is not much longer.
 
 Why it works the way it does:
 
-- The queue length is read fresh on every ``choose()``: callers are separate worker processes,
-  each with its own pool, and only the backend knows how much the others gave it.
+- What the pool learns (failures and backoff, health, the last model per backend, boot
+  signatures) lives in a store (``comfybridge.poolstate``): ``MemoryState`` per process, or
+  ``RedisState`` shared by every web and worker process, so a backoff learned by one job holds
+  for the next one, even in a forking RQ worker.
+- The queue length is read fresh on every ``choose()`` (unless ``queue_ttl`` allows a recent
+  reading): only the backend knows how much all the processes gave it.
 - A backend that cannot be reached is left alone for a while that doubles on each consecutive
   failure, up to a cap, so a dead host costs one refused connection per backoff period instead
   of one per job. ``report_failure``/``report_success`` let a caller feed in what its runs saw.
 - "Warmed up" is read from the backend, not remembered: the warm-up runs under a prompt id
   derived from its graph, and the backend is warm while its history holds a successful run of
   that id. ComfyUI keeps history in memory, so a restart (which also unloads the models) makes
-  it cold again, and every worker process sees the same answer, so each backend is warmed once
-  per start rather than once per worker.
+  it cold again. A restart is also seen when the boot signature of ``/system_stats`` changes
+  (another version, other arguments, other devices): the pool then forgets the warm-up's
+  history entry (in case something in front of the backend kept it) and re-reads the
+  backend's node classes and models.
 """
 
 from __future__ import annotations
@@ -26,74 +33,120 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from .capabilities import BackendIncapable
+from .capabilities import MODEL_INPUTS, BackendIncapable
 from .client import AuthRejected, ComfyClient, split_credentials
 from .contract import checksum
 from .errors import ComfyError, ComfyUnavailable, PromptLost, WorkflowRejected
+from .poolstate import BackendState, MemoryState, PoolState
+from .poolstatus import (
+    COLD,
+    DOWN,
+    INCAPABLE,
+    READY,
+    TEMPORARY,
+    WARMING,
+    BackendSpec,
+    BackendStatus,
+    NoBackendReady,
+    missing_item,
+)
+
+__all__ = [
+    "BACKEND_FAILURES",
+    "COLD",
+    "DOWN",
+    "INCAPABLE",
+    "READY",
+    "TEMPORARY",
+    "WARMING",
+    "BackendPool",
+    "BackendSpec",
+    "BackendStatus",
+    "NoBackendReady",
+    "boot_signature",
+    "model_key",
+    "warmup_prompt_id",
+]
 
 log = logging.getLogger(__name__)
-
-# What a backend can be, from the pool's point of view.
-READY = "ready"
-DOWN = "down"
-INCAPABLE = "incapable"
-COLD = "cold"  # healthy and capable, the warm-up has not run since it started
-WARMING = "warming"  # the warm-up is queued or running
-# States that may pass by themselves: a caller can retry later.
-TEMPORARY = frozenset({DOWN, COLD, WARMING})
 
 # Errors that say the backend itself is unwell, as opposed to the workflow or its parameters.
 BACKEND_FAILURES = (ComfyUnavailable, PromptLost, AuthRejected)
 
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """A backend URL and the headers its proxy wants (credentials in the URL work too)."""
-
-    url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class BackendStatus:
-    """One backend as ``choose()`` last saw it. ``reason`` says why it is not ready."""
-
-    url: str
-    state: str
-    reason: str = ""
-    queue_remaining: int | None = None
-    failures: int = 0
-
-    @property
-    def ready(self) -> bool:
-        return self.state == READY
-
-
-class NoBackendReady(ComfyError):
-    """No backend can take this workflow now. ``statuses`` say why, per backend.
-
-    Retryable when some backend is only down, cold or warming up; not when every backend lacks
-    something the workflow needs.
-    """
-
-    def __init__(self, statuses: list[BackendStatus]):
-        self.statuses = list(statuses)
-        self.retryable = any(s.state in TEMPORARY for s in self.statuses)
-        lines = "; ".join(f"{s.url}: {s.reason}" for s in self.statuses)
-        super().__init__(f"no ComfyUI backend is ready: {lines or 'none configured'}")
-
-    @property
-    def reasons(self) -> dict[str, str]:
-        return {s.url: s.reason for s in self.statuses}
-
-
 # How long a full health check (/system_stats) counts; in between, choosing a backend
 # costs one GET /prompt per backend.
 HEALTH_TTL = 5.0
+
+# Loader inputs whose file is what a GPU switches between at a cost: whole checkpoints and
+# diffusion models (gigabytes). LoRAs, VAEs and the like are small or patched in quickly.
+AFFINITY_INPUTS = frozenset(
+    name for name, kind in MODEL_INPUTS.items() if kind in ("checkpoint", "diffusion model")
+)
+
+# Fixed, so that every process (and every version of this module) derives the same id.
+_WARMUP_NAMESPACE = uuid.UUID("5b0c7a3e-2f4d-5c1a-9e8b-6d7f0a1b2c3d")
+
+# /system_stats fields that describe an installation and its machine: they change when a
+# restart brings another version, other arguments or other devices, and never between two
+# calls (unlike ram_free, vram_free or torch_vram_total, which move all the time). A restart
+# that changes none of them is still seen: the history forgets the warm-up.
+_BOOT_SYSTEM_FIELDS = (
+    "os",
+    "ram_total",
+    "comfyui_version",
+    "required_frontend_version",
+    "installed_templates_version",
+    "required_templates_version",
+    "comfy_package_versions",
+    "python_version",
+    "pytorch_version",
+    "embedded_python",
+    "deploy_environment",
+    "argv",
+)
+_BOOT_DEVICE_FIELDS = ("name", "type", "index", "vram_total")
+
+
+def model_key(graph: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The sorted checkpoint and diffusion-model names ``graph``'s loader nodes name."""
+    names: set[str] = set()
+    for node in (graph or {}).values():
+        inputs = node.get("inputs") if isinstance(node, Mapping) else None
+        if not isinstance(inputs, Mapping):
+            continue
+        for name in AFFINITY_INPUTS.intersection(inputs):
+            value = inputs[name]
+            value = value.get("__value__") if isinstance(value, Mapping) else value
+            if isinstance(value, str) and value:
+                names.add(value)
+    return tuple(sorted(names))
+
+
+def boot_signature(stats: Mapping[str, Any]) -> str:
+    """A short digest of the ``/system_stats`` fields that only a restart can change."""
+    system = stats.get("system") if isinstance(stats.get("system"), Mapping) else {}
+    devices = [
+        {k: d.get(k) for k in _BOOT_DEVICE_FIELDS}
+        for d in stats.get("devices") or []
+        if isinstance(d, Mapping)
+    ]
+    return checksum({"system": {k: system.get(k) for k in _BOOT_SYSTEM_FIELDS}, "d": devices})[:16]
+
+
+def warmup_prompt_id(graph: Mapping[str, Any]) -> str:
+    """The warm-up's prompt id: a UUID derived from the graph, the same in every process.
+
+    It must be a UUID: newer ComfyUI refuses any other client-supplied prompt_id with HTTP 400
+    ("prompt_id must be a valid UUID", type ``invalid_prompt_id``); its ``post_prompt`` in
+    server.py passes the id to ``validate_job_id`` (comfy_execution/jobs.py), which demands
+    ``str(uuid.UUID(value)) == value``, i.e. the canonical lowercase hyphenated form that
+    ``str(uuid.UUID)`` gives. ComfyUI 0.3.64 still took any string.
+    """
+    return str(uuid.uuid5(_WARMUP_NAMESPACE, checksum(dict(graph))))
 
 
 class _Backend:
@@ -101,30 +154,34 @@ class _Backend:
         self.url = url
         self.headers = headers
         self.probe = probe  # health, capabilities and warm-up submissions; never waits
-        self.failures = 0
-        self.retry_at = 0.0
-        self.last_error = ""
-        # Until then a backend that answered /system_stats is only asked its queue length.
-        self.healthy_until = 0.0
 
 
 class BackendPool:
-    """Chooses among ComfyUI backends; state lives in this object only.
+    """Chooses among ComfyUI backends.
 
     ``backends`` are URLs or ``BackendSpec``s; ``headers`` maps a URL to extra headers for it.
+    ``name`` names the pool in messages (``NoBackendReady.summary()``). ``state`` is where the
+    pool keeps what it learns: ``MemoryState()`` (this object only) by default, or a
+    ``RedisState`` shared by every process of a deployment.
     ``timeout`` is for clients handed out by ``client()``; ``probe_timeout`` for the pool's own
     health and capability requests, kept short so one hung host does not stall ``choose()``.
     ``warmup_graph``: an API-format graph that must have run on a backend (since it started)
     before the backend is ready; with ``auto_warm`` the pool queues it on a cold backend itself.
     Prefer a warm-up that ends in PreviewImage, so it leaves no files in output/.
     Backoff after a failure: ``backoff_base * 2**(n-1)`` seconds for the n-th in a row, at most
-    ``backoff_cap``. Use one pool per process; its methods take a lock, but probes are serial.
+    ``backoff_cap``. ``affinity``/``affinity_slack``: see ``choose``. ``queue_ttl``: reuse a
+    queue length read (by any process sharing the state) less than that many seconds ago;
+    0 reads it on every ``choose()``. ``clock`` gives wall-clock seconds: the state may be
+    shared between processes, whose monotonic clocks do not agree.
+    Methods take a lock, but probes are serial: use one pool per process.
     """
 
     def __init__(
         self,
         backends: Iterable[str | BackendSpec],
         *,
+        name: str = "",
+        state: PoolState | None = None,
         headers: Mapping[str, Mapping[str, str]] | None = None,
         timeout: float = 30.0,
         probe_timeout: float = 5.0,
@@ -133,17 +190,27 @@ class BackendPool:
         capabilities_ttl: float = 300.0,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        affinity: bool = True,
+        affinity_slack: int = 1,
+        queue_ttl: float = 0.0,
+        clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ):
+        self.name = name
+        self.state: PoolState = state if state is not None else MemoryState()
         self.timeout = timeout
         self.probe_timeout = probe_timeout
         self.warmup_graph = dict(warmup_graph) if warmup_graph else None
-        self.warmup_id = f"warmup-{checksum(self.warmup_graph)[:24]}" if warmup_graph else None
+        self.warmup_id = warmup_prompt_id(self.warmup_graph) if self.warmup_graph else None
         self.auto_warm = auto_warm
         self.capabilities_ttl = capabilities_ttl
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self.affinity = affinity
+        if affinity_slack < 0:
+            raise ValueError("affinity_slack cannot be negative")
+        self.affinity_slack = affinity_slack
+        self.queue_ttl = queue_ttl
         self.clock = clock
         self.rng = rng or random.Random()
         self._lock = threading.RLock()
@@ -180,83 +247,154 @@ class BackendPool:
     # -- choosing ------------------------------------------------------------------------
 
     def choose(self, graph: Mapping[str, Any] | None = None, *, wait: float = 0.0) -> str:
-        """The URL of the ready backend with the lowest ``queue_remaining`` (ties at random).
+        """The URL of a ready backend for ``graph``; raises ``NoBackendReady`` if none is.
+
+        Without affinity (or for a graph that names no checkpoint or diffusion model): the
+        lowest ``queue_remaining``, ties at random. With ``affinity``, a backend whose last
+        submitted model (see ``note_submitted``) is the graph's wins, as long as its queue is
+        at most ``affinity_slack`` prompts longer than the shortest; when none qualifies, the
+        shortest queue wins, a backend with no model recorded before one that would switch.
+
+        Why a slack of 1 by default: switching checkpoints costs a few seconds on a GPU
+        (reading gigabytes and moving them to VRAM), about what one generation takes, so
+        waiting behind one more prompt roughly pays for itself, while waiting behind two costs
+        more than the switch saves. And no workflow can starve: a prompt is never placed more
+        than ``affinity_slack`` prompts behind the shortest ready queue, whatever other
+        workflows keep arriving. 0 means affinity only breaks ties.
 
         With ``wait`` > 0, keeps looking that many seconds (for a warm-up to finish, a backend
-        to come back). Raises ``NoBackendReady`` naming why each backend is not ready.
+        to come back). ``NoBackendReady`` names why each backend is not ready.
         """
         deadline = self.clock() + wait
         while True:
             statuses = self.status(graph)
             ready = [s for s in statuses if s.ready]
             if ready:
-                lowest = min(s.queue_remaining or 0 for s in ready)
-                return self.rng.choice([s.url for s in ready if (s.queue_remaining or 0) == lowest])
+                return self.rng.choice(self._candidates(ready, model_key(graph)))
             remaining = deadline - self.clock()
             if remaining <= 0:
-                raise NoBackendReady(statuses)
+                raise NoBackendReady(statuses, pool_name=self.name)
             time.sleep(min(0.2, remaining))
 
+    def _candidates(self, ready: list[BackendStatus], key: tuple[str, ...]) -> list[str]:
+        def queued(s: BackendStatus) -> int:
+            return s.queue_remaining or 0
+
+        shortest = min(queued(s) for s in ready)
+        lowest = [s for s in ready if queued(s) == shortest]
+        if not (self.affinity and key):
+            return [s.url for s in lowest]
+        same = [s for s in ready if s.model == key and queued(s) <= shortest + self.affinity_slack]
+        if same:
+            best = min(queued(s) for s in same)
+            return [s.url for s in same if queued(s) == best]
+        fresh = [s for s in lowest if not s.model]
+        return [s.url for s in fresh or lowest]
+
     def status(self, graph: Mapping[str, Any] | None = None) -> list[BackendStatus]:
-        """Every backend's state for ``graph`` (probing those not backing off). Never raises."""
+        """Every backend's state for ``graph`` (probing those not backing off).
+
+        Never raises for a backend's sake; a ``RedisState`` whose Redis is unreachable raises
+        the Redis client's error (nothing is known then).
+        """
         with self._lock:
-            return [self._survey(b, graph) for b in self._backends.values()]
+            states = self.state.load(self.urls)
+            return [self._survey(b, states[b.url], graph) for b in self._backends.values()]
 
-    def _survey(self, b: _Backend, graph: Mapping[str, Any] | None) -> BackendStatus:
-        now = self.clock()
-        if now < b.retry_at:
-            return self._status(
-                b, DOWN, f"down ({b.last_error}); next try in {b.retry_at - now:.1f}s"
-            )
-        try:
-            if now < b.healthy_until:
-                queued = b.probe.queue_remaining()
-            else:
-                health = b.probe.health()
-                if not health.ok:
-                    self._fail(b, ComfyUnavailable("answers, but not like ComfyUI does"))
-                    return self._status(b, DOWN, f"down ({b.last_error})")
-                queued = health.queue_remaining
-                b.healthy_until = now + HEALTH_TTL
-        except ComfyError as exc:
-            self._fail(b, exc)
-            return self._status(b, DOWN, f"down ({exc})")
-        b.failures, b.retry_at, b.last_error = 0, 0.0, ""
-        try:
-            problems = b.probe.capabilities().missing_for(graph) if graph else []
-            if self.warmup_graph:
-                missing = b.probe.capabilities().missing_for(self.warmup_graph)
-                problems += [f"warm-up workflow: {p}" for p in missing]
-        except ComfyError as exc:
-            self._fail(b, exc)
-            return self._status(b, DOWN, f"down (GET /object_info: {exc})")
-        if problems:
-            return self._status(b, INCAPABLE, "; ".join(problems), queued)
-        if self.warmup_graph:
-            state, reason = self._warm_state(b)
-            if state != READY:
-                return self._status(b, state, reason, queued)
-        return self._status(b, READY, "", queued)
-
-    def _status(
-        self, b: _Backend, state: str, reason: str, queued: int | None = None
+    def _survey(
+        self, b: _Backend, st: BackendState, graph: Mapping[str, Any] | None
     ) -> BackendStatus:
-        return BackendStatus(b.url, state, reason, queued, b.failures)
+        now = self.clock()
 
-    def _fail(self, b: _Backend, error: Exception | str) -> None:
-        b.healthy_until = 0.0
-        b.failures += 1
-        delay = min(self.backoff_cap, self.backoff_base * 2 ** (b.failures - 1))
-        b.retry_at = self.clock() + delay
-        b.last_error = str(error)
-        log.info("backend %s failed (%s); next try in %.1fs", b.url, b.last_error, delay)
+        def status(state: str, reason: str = "", **fields: Any) -> BackendStatus:
+            fields.setdefault("failures", st.failures)
+            return BackendStatus(b.url, state, reason, model=st.last_model, **fields)
+
+        if now < st.retry_at:
+            reason = f"down ({st.last_error}); next try in {st.retry_at - now:.1f}s"
+            return status(DOWN, reason, error=st.last_error)
+        restarted = False
+        try:
+            if now >= st.healthy_until:
+                queued, restarted = self._health_check(b, now)
+            elif (
+                self.queue_ttl
+                and st.queue_remaining is not None
+                and (now - st.queue_read_at < self.queue_ttl)
+            ):
+                queued = st.queue_remaining
+            else:
+                queued = b.probe.queue_remaining()
+                self.state.record_queue(b.url, queued, now=now)
+        except ComfyError as exc:
+            return status(DOWN, f"down ({exc})", error=str(exc), failures=self._fail(b, exc))
+        if st.failures or st.last_error:
+            self.state.record_success(b.url)
+        ok: dict[str, Any] = {"failures": 0, "queue_remaining": queued}
+        try:
+            capabilities = b.probe.capabilities(refresh=restarted)
+            problems = capabilities.missing_for(graph) if graph else []
+            missing = [missing_item(p) for p in problems]
+            if self.warmup_graph:
+                for problem in capabilities.missing_for(self.warmup_graph):
+                    problems.append(f"warm-up workflow: {problem}")
+                    missing.append(f"{missing_item(problem)} (for the warm-up workflow)")
+        except ComfyError as exc:
+            error = f"GET /object_info: {exc}"
+            return status(DOWN, f"down ({error})", error=error, failures=self._fail(b, exc))
+        if problems:
+            return status(INCAPABLE, "; ".join(problems), missing=tuple(missing), **ok)
+        if self.warmup_graph:
+            state, reason = self._warm_state(b, st, now)
+            if state == DOWN:
+                ok["failures"], ok["error"] = self._fail(b, reason), reason
+                return status(DOWN, f"down ({reason})", **ok)
+            if state != READY:
+                return status(state, reason, **ok)
+        return status(READY, **ok)
+
+    def _health_check(self, b: _Backend, now: float) -> tuple[int, bool]:
+        """``/system_stats`` and the queue length; True when the boot signature changed."""
+        stats = b.probe.system_stats()
+        if not isinstance(stats, dict) or not isinstance(stats.get("system"), dict):
+            raise ComfyUnavailable("answers, but not like ComfyUI does")
+        queued = b.probe.queue_remaining()
+        boot = boot_signature(stats)
+        previous = self.state.record_health(
+            b.url, boot=boot, healthy_until=now + HEALTH_TTL, queued=queued, now=now
+        )
+        if not previous or previous == boot:
+            return queued, False
+        log.info("backend %s restarted (its /system_stats changed)", b.url)
+        self.state.record_loaded(b.url, ())
+        if self.warmup_id:
+            # Only the process that saw the change gets here (the swap is atomic): it makes
+            # the warm-up run again even where something kept the old history entry.
+            with contextlib.suppress(ComfyError):
+                b.probe.delete_history(self.warmup_id)
+            self.state.release_warmup(b.url)
+        return queued, True
+
+    def _delay(self, failures: int) -> float:
+        return min(self.backoff_cap, self.backoff_base * 2 ** (failures - 1))
+
+    def _fail(self, b: _Backend, error: Exception | str) -> int:
+        failures, retry_at = self.state.record_failure(
+            b.url, str(error), now=self.clock(), delay=self._delay
+        )
+        log.info("backend %s failed (%s); next try in %.1fs", b.url, error, retry_at - self.clock())
+        return failures
 
     # -- warm-up -------------------------------------------------------------------------
 
-    def _warm_state(self, b: _Backend) -> tuple[str, str]:
+    def _warm_state(self, b: _Backend, st: BackendState, now: float) -> tuple[str, str]:
+        """READY, WARMING, COLD, INCAPABLE or DOWN (the caller backs off) with a reason."""
         assert self.warmup_id is not None and self.warmup_graph is not None
         try:
             where = b.probe.locate(self.warmup_id)
+            if where is not None and st.warming_until:
+                # The claim has served: after a restart, the next cold look may claim again.
+                self.state.release_warmup(b.url)
             if where == "done":
                 failure = self._warmup_failure(b)
                 if failure is None:
@@ -264,21 +402,32 @@ class BackendPool:
                 # Forget the failed run, so the next try after the backoff runs it again.
                 with contextlib.suppress(ComfyError):
                     b.probe.delete_history(self.warmup_id)
-                self._fail(b, f"warm-up failed: {failure}")
-                return DOWN, f"warm-up failed ({failure})"
+                self.state.release_warmup(b.url)
+                return DOWN, f"warm-up failed: {failure}"
             if where in ("running", "pending"):
                 return WARMING, f"warming up (warm-up {where})"
             if not self.auto_warm:
                 return COLD, "not warmed up (run pool.warm_up())"
-            b.probe.submit(
-                self.warmup_graph, prompt_id=self.warmup_id, skip_if_known=True, follow=False
-            )
+            # One process queues it; the others see it pending at their next look. The claim
+            # outlasts one submission (its timeout, then the grace for an ambiguous reply), so
+            # a process that dies while submitting holds it up no longer than that.
+            until = now + 2 * self.probe_timeout + 5
+            if not self.state.claim_warmup(b.url, now=now, until=until):
+                return WARMING, "warming up (warm-up being queued)"
+            try:
+                b.probe.submit(
+                    self.warmup_graph, prompt_id=self.warmup_id, skip_if_known=True, follow=False
+                )
+            except ComfyError:
+                self.state.release_warmup(b.url)
+                raise
+            # A cold backend has just started: the warm-up's model is all it will hold.
+            self.state.record_loaded(b.url, model_key(self.warmup_graph))
             return WARMING, "warming up (warm-up queued now)"
         except WorkflowRejected as exc:
             return INCAPABLE, f"warm-up workflow rejected ({exc})"
         except ComfyError as exc:
-            self._fail(b, exc)
-            return DOWN, f"down ({exc})"
+            return DOWN, str(exc)
 
     def _warmup_failure(self, b: _Backend) -> str | None:
         """None if the warm-up's history entry is a success, else what went wrong."""
@@ -301,17 +450,26 @@ class BackendPool:
         took = {}
         for b in targets:
             with self._lock:
-                state = self._survey(b, None)
+                state = self._survey(b, self.state.load([b.url])[b.url], None)
             if url is None and state.state not in (COLD, WARMING):
                 continue
             started = time.monotonic()
             with self.client(b.url, timeout=self.probe_timeout) as client:
                 client.submit(self.warmup_graph, prompt_id=self.warmup_id, skip_if_known=True)
                 client.wait(self.warmup_id, timeout=timeout)
+            if state.state == COLD:
+                self.state.record_loaded(b.url, model_key(self.warmup_graph))
             took[b.url] = round(time.monotonic() - started, 3)
         return took
 
     # -- what callers saw ----------------------------------------------------------------
+
+    def note_submitted(self, url: str, graph: Mapping[str, Any]) -> tuple[str, ...]:
+        """``graph`` was just submitted to ``url``: remember its model key for affinity (and
+        count it into the queue reading ``queue_ttl`` may reuse). Returns the key."""
+        key = model_key(graph)
+        self.state.record_submitted(self._backend(url).url, key)
+        return key
 
     def report_failure(self, url: str, error: BaseException | None = None) -> bool:
         """A run on ``url`` failed: back off from it. Returns whether it counted.
@@ -334,7 +492,7 @@ class BackendPool:
         with self._lock:
             b = self._backends.get(split_credentials(url)[0])
             if b is not None:
-                b.failures, b.retry_at, b.last_error = 0, 0.0, ""
+                self.state.record_success(b.url)
 
     # -- clients -------------------------------------------------------------------------
 

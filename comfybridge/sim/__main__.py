@@ -89,6 +89,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, bool]:
         default=None,
         help="comma-separated checkpoint names to offer (default: the three SDXL ones)",
     )
+    p.add_argument(
+        "--model-load-ms",
+        type=float,
+        default=0.0,
+        help="time a checkpoint loader takes to load another model than the loaded one",
+    )
+    p.add_argument(
+        "--require-uuid-prompt-ids",
+        action="store_true",
+        help="answer 400 invalid_prompt_id to a prompt_id that is not a canonical UUID",
+    )
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(argv)
     return SimConfig(
@@ -112,6 +123,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, bool]:
             if a.checkpoints is None
             else tuple(n.strip() for n in a.checkpoints.split(",") if n.strip())
         ),
+        model_load_ms=a.model_load_ms,
+        require_uuid_prompt_ids=a.require_uuid_prompt_ids,
         argv=["comfybridge.sim", *(argv if argv is not None else sys.argv[1:])],
     ), a.verbose
 

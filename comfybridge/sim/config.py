@@ -41,6 +41,11 @@ class SimConfig:
     auth_token: str | None = None
     # The checkpoint names offered in ckpt_name combos and /models/checkpoints.
     checkpoints: tuple[str, ...] = CHECKPOINTS
+    # Time a loader spends when it loads another model than the one the server holds: what
+    # a checkpoint switch costs on a GPU, so that model affinity can be measured.
+    model_load_ms: float = 0.0
+    # Refuse a client-supplied prompt_id that is not a canonical UUID, as newer ComfyUI does.
+    require_uuid_prompt_ids: bool = False
     argv: list[str] = dataclasses.field(default_factory=list)
 
     def resolve_data_dir(self) -> Path:

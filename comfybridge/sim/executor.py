@@ -1,15 +1,13 @@
-"""Queue, history, cache and the single worker thread that runs prompts.
+"""Cache and the single worker thread that runs prompts (the queue is in promptqueue.py).
 
-Mirrors ComfyUI's PromptQueue (execution.py) and prompt_worker (main.py): one thread
+Mirrors ComfyUI's prompt_worker (main.py) and its PromptExecutor (execution.py): one thread
 takes prompts in priority order and runs them to completion, so messages of two
 prompts never interleave and their order matches PROTOCOL.md §3.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import heapq
 import io
 import json
 import os
@@ -20,7 +18,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Protocol
+from typing import Any
 
 from PIL import Image
 
@@ -28,26 +26,10 @@ from comfybridge.sim.catalog import Catalog
 from comfybridge.sim.config import SimConfig
 from comfybridge.sim.files import Folders
 from comfybridge.sim.nodes import NODES, NodeContext
-
-MAXIMUM_HISTORY_SIZE = 10000
-SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
+from comfybridge.sim.promptqueue import Hub, PromptQueue
 
 PREVIEW_IMAGE = 1
 PREVIEW_IMAGE_WITH_METADATA = 4
-
-
-class Hub(Protocol):
-    """The part of the server the worker talks to (thread-safe sends)."""
-
-    client_id: str | None
-    last_node_id: str | None
-    last_prompt_id: str | None
-
-    def send_sync(self, event: str | int, data: Any, sid: str | None) -> None: ...
-
-    def queue_updated(self) -> None: ...
-
-    def supports_preview_metadata(self, sid: str | None) -> bool: ...
 
 
 class Interrupted(Exception):
@@ -79,108 +61,6 @@ def full_type_name(ex: BaseException) -> str:
     if typ.__module__ == "builtins":
         return typ.__qualname__
     return f"{typ.__module__}.{typ.__qualname__}"
-
-
-# --------------------------------------------------------------------------- queue
-
-
-class PromptQueue:
-    def __init__(self, hub: Hub):
-        self.hub = hub
-        self.mutex = threading.RLock()
-        self.not_empty = threading.Condition(self.mutex)
-        # Heap of (number, arrival, item): ties on number run in arrival order.
-        self.queue: list[tuple[Any, int, list]] = []
-        self.arrivals = 0
-        self.task_counter = 0
-        self.running: dict[int, list] = {}
-        self.history: dict[str, dict] = {}
-
-    def put(self, item: list) -> None:
-        with self.mutex:
-            heapq.heappush(self.queue, (item[0], self.arrivals, item))
-            self.arrivals += 1
-            self.hub.queue_updated()
-            self.not_empty.notify()
-
-    def get(self) -> tuple[list, int]:
-        with self.not_empty:
-            while not self.queue:
-                self.not_empty.wait()
-            item = heapq.heappop(self.queue)[2]
-            task_id = self.task_counter
-            self.running[task_id] = copy.deepcopy(item)
-            self.task_counter += 1
-            self.hub.queue_updated()
-            return item, task_id
-
-    def task_done(self, task_id: int, history_result: dict, status: dict) -> None:
-        with self.mutex:
-            prompt = self.running.pop(task_id)
-            if len(self.history) > MAXIMUM_HISTORY_SIZE:
-                self.history.pop(next(iter(self.history)))
-            for key in SENSITIVE_EXTRA_DATA_KEYS:
-                prompt[3].pop(key, None)
-            # Assigning an existing key keeps its position: a reused prompt_id overwrites
-            # its entry in place, as in ComfyUI.
-            self.history[prompt[1]] = {"prompt": prompt, "outputs": {}, "status": status}
-            self.history[prompt[1]].update(history_result)
-            self.hub.queue_updated()
-
-    def remaining(self) -> int:
-        with self.mutex:
-            return len(self.queue) + len(self.running)
-
-    def current(self) -> tuple[list, list]:
-        with self.mutex:
-            return (
-                copy.deepcopy(list(self.running.values())),
-                copy.deepcopy([entry[2] for entry in self.queue]),
-            )
-
-    def delete(self, prompt_id: str) -> bool:
-        with self.mutex:
-            for i, entry in enumerate(self.queue):
-                if entry[2][1] == prompt_id:
-                    if len(self.queue) == 1:
-                        self.wipe()
-                    else:
-                        self.queue.pop(i)
-                        heapq.heapify(self.queue)
-                    self.hub.queue_updated()
-                    return True
-            return False
-
-    def wipe(self) -> None:
-        with self.mutex:
-            self.queue = []
-            self.hub.queue_updated()
-
-    def get_history(
-        self, prompt_id: str | None = None, max_items: int | None = None, offset: int = -1
-    ) -> dict:
-        with self.mutex:
-            if prompt_id is None:
-                out = {}
-                if offset < 0 and max_items is not None:
-                    offset = len(self.history) - max_items
-                for i, key in enumerate(self.history):
-                    if i >= offset:
-                        out[key] = self.history[key]
-                        if max_items is not None and len(out) >= max_items:
-                            break
-                return copy.deepcopy(out)
-            if prompt_id in self.history:
-                return {prompt_id: copy.deepcopy(self.history[prompt_id])}
-            return {}
-
-    def delete_history(self, prompt_id: str) -> None:
-        with self.mutex:
-            self.history.pop(prompt_id, None)
-
-    def wipe_history(self) -> None:
-        with self.mutex:
-            self.history = {}
 
 
 # --------------------------------------------------------------------------- scheduling
@@ -336,6 +216,8 @@ class Executor:
         self.rng_lock = threading.Lock()
         self.interrupt_flag = threading.Event()
         self.cache: dict[str, tuple[tuple, Any]] = {}
+        # The model each kind of loader last loaded: what sits in (simulated) VRAM.
+        self.loaded_models: dict[str, str] = {}
         self.preview_prefixes: dict[tuple[str, str], str] = {}
         self.started = 0
         self.thread: threading.Thread | None = None
@@ -419,6 +301,16 @@ class Executor:
         if ms > 0 and self.config.jitter > 0:
             ms *= 1 + self._random() * self.config.jitter
         self._sleep_ms(ms)
+
+    def _load_model(self, kind: str, name: str) -> None:
+        """Pay ``--model-load-ms`` when a loader switches models. A loader whose output is
+        still cached from the previous prompt does not run at all, so repeating a workflow
+        costs nothing, as in ComfyUI. Simplified: ComfyUI would also reload the same file
+        after a prompt without that loader dropped it from the cache; only switches count
+        here, the cost that choosing backends by model can avoid."""
+        if self.loaded_models.get(kind) != name:
+            self._sleep_ms(self.config.model_load_ms)
+            self.loaded_models[kind] = name
 
     def _work(self, megapixels: float) -> None:
         ms = megapixels * self.config.ms_per_megapixel
@@ -647,6 +539,7 @@ class _PromptRun:
             work=self.ex._work,
             step_delay=self.ex._step_delay,
             preview_prefix=self.ex.preview_prefixes[key],
+            load_model=self.ex._load_model,
         )
 
     def _progress(self, node_id: str, value: int, total: int, preview: tuple | None) -> None:

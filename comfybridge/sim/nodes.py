@@ -37,6 +37,7 @@ class NodeContext:
         work: Callable[[float], None],
         step_delay: Callable[[], None],
         preview_prefix: str,
+        load_model: Callable[[str, str], None] = lambda kind, name: None,
     ):
         self.node_id = node_id
         self.prompt = prompt
@@ -46,6 +47,7 @@ class NodeContext:
         self.work = work
         self.step_delay = step_delay
         self.preview_prefix = preview_prefix
+        self.load_model = load_model
 
 
 @dataclasses.dataclass
@@ -364,6 +366,7 @@ def save_image_websocket(ctx, images):
 
 @node("CheckpointLoaderSimple")
 def checkpoint_loader(ctx, ckpt_name):
+    ctx.load_model("checkpoint", ckpt_name)
     return ({"model": ckpt_name}, {"clip": ckpt_name}, {"vae": ckpt_name})
 
 

@@ -23,9 +23,10 @@ from PIL import Image
 
 from comfybridge.sim.catalog import Catalog
 from comfybridge.sim.config import SimConfig
-from comfybridge.sim.executor import Executor, PromptQueue
+from comfybridge.sim.executor import Executor
 from comfybridge.sim.files import Folders
-from comfybridge.sim.validation import Validator
+from comfybridge.sim.promptqueue import PromptQueue
+from comfybridge.sim.validation import Validator, prompt_id_of
 
 log = logging.getLogger("comfybridge.sim")
 
@@ -432,7 +433,9 @@ def _routes(sim: SimServer) -> web.RouteTableDef:
             }
             return web.json_response({"error": error, "node_errors": {}}, status=400)
         prompt = json_data["prompt"]
-        prompt_id = str(json_data.get("prompt_id", uuid.uuid4()))
+        prompt_id, error = prompt_id_of(json_data, strict=sim.config.require_uuid_prompt_ids)
+        if error is not None:
+            return web.json_response({"error": error, "node_errors": {}}, status=400)
         targets = json_data.get("partial_execution_targets")
         valid = sim.validator.validate_prompt(prompt, targets)
         extra_data = json_data.get("extra_data", {})

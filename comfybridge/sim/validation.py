@@ -7,6 +7,7 @@ values (``"64"`` -> 64) follow the original, because clients parse these bodies.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from comfybridge.sim.catalog import Catalog
@@ -32,6 +33,34 @@ _TB_SLOT = (
 
 
 _BAD_LINK = "Bad linked input, must be a length-2 list of [node_id, slot_index]"
+
+
+def prompt_id_of(body: dict, *, strict: bool) -> tuple[str, dict | None]:
+    """The prompt id of a ``POST /prompt`` body, and the error to answer instead, if any.
+
+    ComfyUI 0.3.64 takes any value (``str()`` of it, so ``null`` becomes "None"). Newer ComfyUI
+    (``strict``; server.py ``post_prompt`` calling ``validate_job_id`` of
+    comfy_execution/jobs.py) mints one for an absent or null id and refuses anything but a
+    canonical lowercase hyphenated UUID with this 400 error.
+    """
+    if not strict:
+        return str(body.get("prompt_id", uuid.uuid4())), None
+    supplied = body.get("prompt_id")
+    if supplied is None:
+        return str(uuid.uuid4()), None
+    try:
+        if isinstance(supplied, str) and str(uuid.UUID(supplied)) == supplied:
+            return supplied, None
+    except ValueError:
+        pass
+    error = {
+        "type": "invalid_prompt_id",
+        "message": "prompt_id must be a valid UUID",
+        "details": "prompt_id must be a UUID string in canonical lowercase hyphenated form; "
+        "omit it to let the server generate one",
+        "extra_info": {},
+    }
+    return str(supplied), error
 
 
 def _type_name(ex: BaseException) -> str:

@@ -3,73 +3,24 @@ back off exponentially and the backend is tried again when its backoff is over."
 
 from __future__ import annotations
 
-import json
-import socket
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 
-from comfybridge.client import ComfyClient, bearer_auth
+from comfybridge.client import bearer_auth
 from comfybridge.errors import ComfyUnavailable, WorkflowRejected
 from comfybridge.pool import BackendPool, BackendSpec, NoBackendReady
 from comfybridge.sim.process import SimProcess
-
-ROOT = Path(__file__).resolve().parents[2]
-BASE_REFINER = json.loads((ROOT / "workflows" / "sdxl_base_refiner.api.json").read_text())
-# Image nodes take this long per megapixel, so one blur of 1024x1024 keeps a backend busy.
-SLOW = ["--ms-per-megapixel", "2000"]
-
-
-def tiny(color: int | None = None) -> dict:
-    color = uuid.uuid4().int % 0x1000000 if color is None else color
-    return {
-        "1": {
-            "class_type": "EmptyImage",
-            "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": color},
-        },
-        "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
-    }
-
-
-def slow() -> dict:
-    graph = tiny()
-    graph["1"]["inputs"].update(width=1024, height=1024)
-    graph["3"] = {
-        "class_type": "ImageBlur",
-        "inputs": {"image": ["1", 0], "blur_radius": 1, "sigma": 1.0},
-    }
-    graph["2"]["inputs"]["images"] = ["3", 0]
-    return graph
-
-
-def make_busy(sim: SimProcess, prompts: int) -> None:
-    with ComfyClient(sim.url) as client:
-        for _ in range(prompts):
-            client.submit(slow(), follow=False)
-        assert client.health().queue_remaining == prompts
-
-
-def make_idle(sim: SimProcess) -> None:
-    """Drop whatever the backend is running: a restart is quicker than waiting for a blur."""
-    with ComfyClient(sim.url) as client:
-        busy = client.health().queue_remaining
-    if busy:
-        sim.kill()
-        sim.start()
-
-
-def dead_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
-def exec_count(log: Path, prompt_id: str) -> int:
-    if not log.exists():
-        return 0
-    return sum(json.loads(line)["prompt_id"] == prompt_id for line in log.read_text().splitlines())
+from tests.comfybridge.pool_helpers import (
+    BASE_REFINER,
+    SLOW,
+    FakeClock,
+    dead_url,
+    exec_count,
+    make_busy,
+    make_idle,
+    tiny,
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,14 +38,6 @@ def a_b_c(sims):
         if not sim.alive():
             sim.start()
         make_idle(sim)
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_it_chooses_the_backend_with_the_shortest_queue(a_b_c):
