@@ -420,8 +420,8 @@ class Harness:
         """Row and RQ state of every generation that did not settle (while Redis is up)."""
         import django_rq
 
-        from reviewapp.briefs.worker.enqueue import job_id_for
         from reviewapp.briefs.models import Generation
+        from reviewapp.briefs.worker.enqueue import job_id_for
 
         queue = django_rq.get_queue("default")
         lines = []

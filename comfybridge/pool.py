@@ -52,6 +52,7 @@ from .poolstatus import (
     BackendSpec,
     BackendStatus,
     NoBackendReady,
+    PoolFull,
     missing_item,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "BackendSpec",
     "BackendStatus",
     "NoBackendReady",
+    "PoolFull",
     "boot_signature",
     "model_key",
     "warmup_prompt_id",
@@ -246,8 +248,19 @@ class BackendPool:
 
     # -- choosing ------------------------------------------------------------------------
 
-    def choose(self, graph: Mapping[str, Any] | None = None, *, wait: float = 0.0) -> str:
+    def choose(
+        self,
+        graph: Mapping[str, Any] | None = None,
+        *,
+        wait: float = 0.0,
+        max_queue: int | None = None,
+    ) -> str:
         """The URL of a ready backend for ``graph``; raises ``NoBackendReady`` if none is.
+
+        ``max_queue``: only a backend whose queue (running + pending) holds at most that many
+        prompts will do; when every ready backend holds more, ``PoolFull`` (a
+        ``NoBackendReady``) is raised. Submitting ahead uses it to keep each backend one
+        prompt ahead, no more.
 
         Without affinity (or for a graph that names no checkpoint or diffusion model): the
         lowest ``queue_remaining``, ties at random. With ``affinity``, a backend whose last
@@ -269,6 +282,10 @@ class BackendPool:
         while True:
             statuses = self.status(graph)
             ready = [s for s in statuses if s.ready]
+            if ready and max_queue is not None:
+                ready = [s for s in ready if (s.queue_remaining or 0) <= max_queue]
+                if not ready:
+                    raise PoolFull(statuses, pool_name=self.name)
             if ready:
                 return self.rng.choice(self._candidates(ready, model_key(graph)))
             remaining = deadline - self.clock()

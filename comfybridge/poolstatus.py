@@ -137,3 +137,17 @@ def _brief(s: BackendStatus) -> str:
     if s.state == COLD:
         return "is not warmed up"
     return s.reason or s.state
+
+
+class PoolFull(NoBackendReady):
+    """Backends are ready, but each already holds as many prompts as the caller allows."""
+
+    retryable = True
+
+    def __init__(self, statuses: list[BackendStatus], *, pool_name: str = ""):
+        super().__init__(statuses, pool_name=pool_name)
+        self.retryable = True
+
+    def summary(self) -> str:
+        where = f"pool {self.pool_name}" if self.pool_name else "the pool"
+        return f"every ready backend in {where} has a full queue"

@@ -147,6 +147,11 @@ COMFYUI_WARMUP_WORKFLOW = envstr("COMFYUI_WARMUP_WORKFLOW", "")
 # Prompts a worker keeps pending on a backend, beyond the one running, while it follows its
 # own run and ingests: the backend never waits for us. 0 turns submitting ahead off.
 WORKER_SUBMIT_AHEAD = envint("WORKER_SUBMIT_AHEAD", 1)
+# How many prompts longer a backend's queue may be than the shortest and still be chosen
+# because it has the workflow's checkpoint loaded already (a switch costs seconds on a GPU).
+COMFYUI_AFFINITY_SLACK = envint("COMFYUI_AFFINITY_SLACK", 1)
+# Prefix of the Redis keys where pools share what they know of their backends.
+POOL_STATE_PREFIX = envstr("POOL_STATE_PREFIX", "")
 # How long one run may take on the backend before the job gives up on it.
 GENERATION_RUN_TIMEOUT = envfloat("GENERATION_RUN_TIMEOUT", 600.0)
 

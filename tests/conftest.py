@@ -34,6 +34,8 @@ def _test_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Sign-in and denial counters live in Redis for the session: each test counts afresh.
     settings.THROTTLE_KEY_PREFIX = f"test-{uuid.uuid4().hex}:"
+    # So is what pools know of their backends (backoff, queue lengths, loaded models).
+    settings.POOL_STATE_PREFIX = f"test-{uuid.uuid4().hex}:"
     from django.core.cache import cache
 
     cache.clear()

@@ -14,8 +14,8 @@ from comfybridge.errors import ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.audit import actions
 from reviewapp.audit.services import record
-from reviewapp.briefs.worker.enqueue import drop_job, enqueue_cancel, enqueue_generation
 from reviewapp.briefs.models import Brief, Generation, Upload
+from reviewapp.briefs.worker.enqueue import drop_job, enqueue_cancel, enqueue_generation
 from reviewapp.catalog.models import WorkflowVersion
 from reviewapp.lib import images
 
@@ -149,7 +149,9 @@ def _content(data: bytes):
 def _enqueue_on_commit(generation: Generation) -> None:
     # robust: if Redis is down the row stays queued and the reconciler enqueues it
     # later; the operator's request does not fail.
-    transaction.on_commit(partial(enqueue_generation, generation.pk, generation.pool, new=True), robust=True)
+    transaction.on_commit(
+        partial(enqueue_generation, generation.pk, generation.pool, new=True), robust=True
+    )
 
 
 @transaction.atomic

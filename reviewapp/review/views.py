@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST
 from comfybridge.errors import ContractError, ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
-from reviewapp.briefs.forms import form_class_for
 from reviewapp.briefs import waiting
+from reviewapp.briefs.forms import form_class_for
 from reviewapp.briefs.models import Brief, Generation
 from reviewapp.catalog.models import Workflow
 from reviewapp.lib.redirects import safe_return_to

@@ -1,7 +1,9 @@
 """Nothing lost, nothing doubled: the job resumes from the row, against real Redis and
 simulator processes that forget, fail and restart."""
 
+import contextlib
 import json
+import threading
 import uuid
 from datetime import timedelta
 
@@ -12,9 +14,9 @@ from comfybridge.client import ComfyClient
 from comfybridge.contract import stamp_save_prefixes
 from comfybridge.sim.process import SimProcess
 from reviewapp.briefs import services
+from reviewapp.briefs.models import Generation
 from reviewapp.briefs.worker import execution
 from reviewapp.briefs.worker.enqueue import enqueue_generation
-from reviewapp.briefs.models import Generation
 from reviewapp.briefs.worker.reconcile import reconcile
 from tests.conftest import run_worker
 from tests.reviewapp.factories import submit_swatch
@@ -49,6 +51,27 @@ def interrupted(client, prompt_id, timeout=15.0) -> bool:
             return entry["status"]["messages"][-1][0] == "execution_interrupted"
         time.sleep(0.1)
     return False
+
+
+@contextlib.contextmanager
+def crashing_backend():
+    """A simulator that dies while its first prompt runs and, like a supervised server,
+    comes back at once (queue and history gone), to die again on the next one."""
+    stop = threading.Event()
+    with SimProcess(args=("--crash-after", "1")) as server:
+
+        def supervise():
+            while not stop.wait(0.05):
+                if not server.alive():
+                    server.start()
+
+        thread = threading.Thread(target=supervise, daemon=True)
+        thread.start()
+        try:
+            yield server
+        finally:
+            stop.set()
+            thread.join()
 
 
 def queued_swatch(operator, **params):
@@ -100,18 +123,39 @@ def test_a_prompt_lost_in_a_backend_restart_is_sent_again(operator, workflows, s
     assert executions(sim) == [str(generation.prompt_id)]
 
 
-def test_an_unreachable_backend_is_retried_then_given_up_with_the_reason(
-    operator, workflows, settings, monkeypatch
+def test_an_unreachable_backend_keeps_the_generation_queued_saying_why(
+    operator, workflows, settings
 ):
     settings.COMFYUI_POOLS = {"default": ("http://127.0.0.1:9",)}  # nothing listens there
-    settings.GENERATION_MAX_ATTEMPTS = 2
     generation = queued_swatch(operator)
-    with pytest.raises(execution.RetryLater):
-        execution.run_generation(generation.pk)
+    execution.run_generation(generation.pk)  # no RetryLater: nothing was tried
     generation.refresh_from_db()
     assert generation.status == Generation.Status.QUEUED
-    assert "retrying" in generation.error
+    assert generation.attempt == 0 and generation.prompt_id is None
+    assert generation.waiting_reason.startswith("the only backend in pool default is down")
+    # It waits as long as its workflow allows, then fails saying so.
+    Generation.objects.filter(pk=generation.pk).update(
+        queue_deadline=timezone.now() - timedelta(seconds=1)
+    )
     execution.run_generation(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED
+    assert generation.error.startswith("waited in the queue longer than")
+
+
+def test_a_backend_lost_mid_run_is_retried_then_given_up_with_the_reason(
+    operator, workflows, settings
+):
+    settings.GENERATION_MAX_ATTEMPTS = 2
+    generation = queued_swatch(operator)
+    with crashing_backend() as crashing:
+        settings.COMFYUI_POOLS = {"default": (crashing.url,)}
+        with pytest.raises(execution.RetryLater):
+            execution.run_generation(generation.pk)
+        generation.refresh_from_db()
+        assert generation.status == Generation.Status.QUEUED
+        assert "retrying" in generation.error and generation.attempt == 1
+        execution.run_generation(generation.pk)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.FAILED
     assert generation.error.startswith("gave up after 2 attempts")
@@ -253,10 +297,11 @@ def test_a_job_queued_in_name_only_is_enqueued_again(operator, workflows, rq_que
 def test_a_temporary_failure_is_retried_by_rq_after_its_interval(
     operator, workflows, settings, rq_queue, django_capture_on_commit_callbacks
 ):
-    settings.COMFYUI_POOLS = {"default": ("http://127.0.0.1:9",)}  # nothing listens there
-    with django_capture_on_commit_callbacks(execute=True):
-        generation = queued_swatch(operator)
-    run_worker(rq_queue)
+    with crashing_backend() as crashing:
+        settings.COMFYUI_POOLS = {"default": (crashing.url,)}
+        with django_capture_on_commit_callbacks(execute=True):
+            generation = queued_swatch(operator)
+        run_worker(rq_queue)
     job = rq_queue.fetch_job(generation.rq_job_id)
     assert job.get_status() == "scheduled"  # RQ runs it again after the first interval
     assert job.retries_left == settings.GENERATION_MAX_ATTEMPTS - 1

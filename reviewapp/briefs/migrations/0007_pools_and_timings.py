@@ -54,8 +54,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="generation",
-            index=models.Index(
-                fields=["pool", "status", "created_at"], name="gen_pool_status_idx"
-            ),
+            index=models.Index(fields=["pool", "status", "created_at"], name="gen_pool_status_idx"),
         ),
     ]

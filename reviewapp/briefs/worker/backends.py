@@ -22,6 +22,7 @@ from django.conf import settings
 from comfybridge.client import ComfyClient, split_credentials
 from comfybridge.contract import checksum
 from comfybridge.pool import BackendPool
+from comfybridge.poolstate import RedisState
 from reviewapp.lib import pools as pool_config
 
 logger = logging.getLogger(__name__)
@@ -37,17 +38,29 @@ def _warmup_graph() -> dict | None:
 
 
 def pool(name: str) -> BackendPool:
-    """This process's ``BackendPool`` of pool ``name`` (``KeyError`` if not configured)."""
+    """This process's ``BackendPool`` of pool ``name`` (``UnknownPool`` if not configured)."""
     urls = pool_config.backends_of(name)
-    key = (urls, settings.COMFYUI_TIMEOUT, settings.COMFYUI_WARMUP_WORKFLOW)
+    key = (
+        urls,
+        settings.COMFYUI_TIMEOUT,
+        settings.COMFYUI_WARMUP_WORKFLOW,
+        settings.COMFYUI_AFFINITY_SLACK,
+        settings.POOL_STATE_PREFIX,
+    )
     with _lock:
         cached = _pools.get(name)
         if cached is not None and cached[0] == key:
             return cached[1]
         if cached is not None:
             cached[1].close()
-        built = BackendPool(list(urls), timeout=settings.COMFYUI_TIMEOUT,
-                            warmup_graph=_warmup_graph())
+        built = BackendPool(
+            list(urls),
+            name=name,
+            state=RedisState(redis(), prefix=f"{settings.POOL_STATE_PREFIX}comfy:pool:{name}:"),
+            timeout=settings.COMFYUI_TIMEOUT,
+            warmup_graph=_warmup_graph(),
+            affinity_slack=settings.COMFYUI_AFFINITY_SLACK,
+        )
         _pools[name] = (key, built)
         return built
 
@@ -140,25 +153,22 @@ def backend_fingerprint(client: ComfyClient, graph: dict) -> tuple[str, str]:
     return checksum(payload), version
 
 
-
-
 def redis():
-    """The Redis connection the queues use (locks and the pools' shared state live there)."""
+    """The Redis connection of the queues: submission locks and the pools' shared state
+    live beside the jobs they are about."""
     import django_rq
 
-    return django_rq.get_connection(pool_config.default_pool())
+    return django_rq.get_connection(next(iter(settings.RQ_QUEUES)))
 
 
 def note_submitted(pool_name: str, url: str, graph: Mapping[str, Any]) -> None:
-    """Tell the pool which models ``url`` will have loaded once this prompt runs."""
-    note = getattr(pool(pool_name), "note_submitted", None)
-    if note is not None:
-        note(url, graph)
+    """Tell the pool which models ``url`` will have loaded once this prompt runs (affinity)."""
+    pool(pool_name).note_submitted(url, graph)
 
 
 def ready_count(pool_name: str) -> int:
     """How many backends of the pool were last seen ready (no backend is asked now)."""
     try:
         return len(pool_config.backends_of(pool_name))
-    except KeyError:
+    except pool_config.UnknownPool:
         return 0

@@ -29,8 +29,8 @@ from comfybridge.errors import ComfyError, ParamsInvalid, RunTimeout
 from comfybridge.pool import NoBackendReady
 from reviewapp.briefs.models import Generation
 from reviewapp.briefs.worker import backends, dispatch, failures, ingest, submit
-from reviewapp.briefs.worker.submit import Run
 from reviewapp.briefs.worker.liveness import Heartbeat, ProgressWriter
+from reviewapp.briefs.worker.submit import Run
 from reviewapp.lib import images
 
 logger = logging.getLogger(__name__)
@@ -109,8 +109,11 @@ def claim(generation_id: int) -> Run | None:
         elif generation.prompt_id and backends.serves(generation.pool, generation.backend):
             # Requeued after a temporary failure: the prompt may still exist there.
             mode = "resume"
-            generation.mark_submitting(prompt_id=generation.prompt_id,
-                                       backend=generation.backend, run_timeout_s=run_timeout_s)
+            generation.mark_submitting(
+                prompt_id=generation.prompt_id,
+                backend=generation.backend,
+                run_timeout_s=run_timeout_s,
+            )
             generation.save()
         else:
             try:
@@ -134,8 +137,13 @@ def execute(run: Run) -> None:
     prompt_id = str(generation.prompt_id)
     where = submit.submit(run)
     if where is not None:
-        logger.info("%s: prompt %s is %s on %s; following it",
-                    generation, prompt_id, where, generation.backend)
+        logger.info(
+            "%s: prompt %s is %s on %s; following it",
+            generation,
+            prompt_id,
+            where,
+            generation.backend,
+        )
     # While this prompt runs, keep the pool's backends fed with what waits behind it.
     dispatch.submit_ahead(generation.pool)
 
@@ -150,12 +158,15 @@ def execute(run: Run) -> None:
     except RunTimeout:
         if timezone.now() < generation.run_deadline:
             raise
-        failures.expire(generation.pk, timezone.now())
+        # Stopped now, by this worker that holds a client to the backend anyway.
+        try:
+            client.cancel(prompt_id)
+        except ComfyError as exc:
+            logger.info("could not interrupt %s on %s: %s", prompt_id, generation.backend, exc)
+        failures.expire(generation.pk, timezone.now(), interrupt=False)
         return
     ingest.ingest(client, generation.pk, result)
     try:
         client.delete_history(prompt_id)
     except ComfyError:
         logger.info("could not delete history of %s; the backend keeps it", prompt_id)
-
-

@@ -65,19 +65,24 @@ def fail_locked(
         transaction.on_commit(lambda: enqueue_cancel(backend, prompt_id, pool), robust=True)
 
 
-def expire_locked(generation: Generation, now: datetime, *, by: str | None = None) -> bool:
-    """Fail a locked row that is past a deadline (interrupting its prompt). True if it was."""
+def expire_locked(
+    generation: Generation, now: datetime, *, by: str | None = None, interrupt: bool = True
+) -> bool:
+    """Fail a locked row that is past a deadline, and (``interrupt``) have its prompt
+    stopped on the backend once this commits. True if it was past one."""
     reason = overdue(generation, now)
     if reason is None or generation.status not in Generation.ACTIVE:
         return False
-    fail_locked(generation, reason, interrupt=True, by=by)
+    fail_locked(generation, reason, interrupt=interrupt, by=by)
     return True
 
 
-def expire(generation_id: int, now: datetime, *, by: str | None = None) -> bool:
+def expire(
+    generation_id: int, now: datetime, *, by: str | None = None, interrupt: bool = True
+) -> bool:
     with transaction.atomic():
         generation = lock(generation_id)
-        return generation is not None and expire_locked(generation, now, by=by)
+        return generation is not None and expire_locked(generation, now, by=by, interrupt=interrupt)
 
 
 def handle_failure(generation_id: int, exc: ComfyError) -> bool:

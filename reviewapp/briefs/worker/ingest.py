@@ -44,9 +44,7 @@ def _from_epoch(seconds: float | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
 
 
-def attach(
-    generation_id: int, outputs: list[OutputImage], stored: list, result: RunResult
-) -> None:
+def attach(generation_id: int, outputs: list[OutputImage], stored: list, result: RunResult) -> None:
     with transaction.atomic():
         locked = (
             Generation.objects.select_for_update(of=("self",))
@@ -155,5 +153,3 @@ def _save_once(name: str, data: bytes) -> str:
     if default_storage.exists(name):
         return name
     return default_storage.save(name, ContentFile(data))
-
-

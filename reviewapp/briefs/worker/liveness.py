@@ -44,6 +44,7 @@ class ProgressWriter:
             heartbeat_at=timezone.now(),
         )
 
+
 class Heartbeat:
     """Touches the row's heartbeat while the job runs, from a thread of its own (the
     job may block for minutes in one call), so the reconciler can tell a live worker
@@ -73,4 +74,3 @@ class Heartbeat:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=5)
-

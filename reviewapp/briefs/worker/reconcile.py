@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
-import django_rq
 from django.conf import settings
 from django.utils import timezone
 from rq.job import JobStatus
@@ -58,11 +57,11 @@ def reconcile(*, now=None) -> Report:
         ):
             report.expired.append(generation.pk)
             continue
-        # A row waiting for a backend was left by its job on purpose: no grace needed.
-        if generation.updated_at > now - grace and not generation.waiting_reason:
-            continue
         if pool not in configured:
             _wait_for_pool(generation)
+            continue
+        # A row waiting for a backend was left by its job on purpose: no grace needed.
+        if generation.updated_at > now - grace and not generation.waiting_reason:
             continue
         job = fetch_job(generation.pk, pool)
         status = job.get_status(refresh=False) if job is not None else None
@@ -120,7 +119,7 @@ def _worker_gone(generation: Generation, job, cutoff) -> bool:
 def _wait_for_pool(generation: Generation) -> None:
     """A row of a pool no longer configured stays as it is, saying so, until the pool is
     configured again (or its deadline fails it): nothing is dropped."""
-    reason = f"pool {generation.pool!r} is not configured (COMFYUI_POOLS)"
+    reason = pool_config.unknown_pool_message(generation.pool)
     logger.error("%s: %s", generation, reason)
     if generation.status == Generation.Status.QUEUED and generation.waiting_reason != reason:
         Generation.objects.filter(pk=generation.pk, status=Generation.Status.QUEUED).update(

@@ -14,8 +14,8 @@ from PIL import Image
 from comfybridge.client import ComfyClient
 from comfybridge.contract import stamp_save_prefixes
 from comfybridge.sim.process import SimProcess
-from reviewapp.briefs.worker import execution
 from reviewapp.briefs.models import Asset, Generation
+from reviewapp.briefs.worker import execution
 from reviewapp.lib import imagemeta
 from tests.conftest import PASSWORD
 from tests.reviewapp import imagefiles

@@ -11,9 +11,9 @@ from PIL import Image
 
 from comfybridge.errors import ParamsInvalid
 from reviewapp.briefs import services
-from reviewapp.briefs.worker import execution
 from reviewapp.briefs.forms import brief_form_class
 from reviewapp.briefs.models import Brief, Generation
+from reviewapp.briefs.worker import execution
 from reviewapp.catalog.models import WorkflowVersion
 from tests.conftest import PASSWORD
 from tests.reviewapp import imagefiles

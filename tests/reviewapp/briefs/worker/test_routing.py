@@ -18,8 +18,7 @@ REFINER = "sd_xl_refiner_1.0.safetensors"
 
 def submit_sdxl(operator):
     version = WorkflowVersion.objects.get(workflow__slug="sdxl_base_refiner", status="published")
-    params = {"prompt": "a lighthouse at dusk", "seed": 7, "width": 768, "height": 768,
-              "steps": 10}
+    params = {"prompt": "a lighthouse at dusk", "seed": 7, "width": 768, "height": 768, "steps": 10}
     return services.submit_brief(version, params, actor=operator)
 
 
@@ -45,7 +44,9 @@ def test_no_capable_backend_waits_with_the_reason_then_runs_when_one_appears(
         assert generation.pk in reconcile().enqueued
         run_worker(rq_queue)
         generation.refresh_from_db()
-        assert generation.status == Generation.Status.QUEUED and REFINER in generation.waiting_reason
+        assert (
+            generation.status == Generation.Status.QUEUED and REFINER in generation.waiting_reason
+        )
 
         with SimProcess() as capable:  # offers every SDXL checkpoint
             settings.COMFYUI_POOLS = {"default": (lacking.url, capable.url)}
@@ -67,4 +68,4 @@ def test_a_row_of_a_pool_no_longer_configured_waits_and_says_so(
     generation = brief.generations.get()
     assert generation.pk not in report.enqueued
     assert generation.status == Generation.Status.QUEUED
-    assert generation.waiting_reason == "pool 'gone' is not configured (COMFYUI_POOLS)"
+    assert generation.waiting_reason.startswith("pool 'gone' is not configured")

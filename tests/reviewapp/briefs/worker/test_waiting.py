@@ -65,10 +65,10 @@ def test_places_of_a_page_cost_the_same_queries_for_3_or_30(operator, workflows,
 def test_the_brief_page_shows_the_place_and_the_status_poll_carries_it(
     client, operator, workflows, comfy
 ):
-    first, second = queued(operator, 2)
+    _, second = queued(operator, 2)
     client.force_login(operator)
     page = client.get(reverse("brief_detail", args=[second.brief_id]))
-    assert "1st in line in pool default" in page.content.decode()
+    assert "2nd in line in pool default" in page.content.decode()
     data = client.get(reverse("brief_status", args=[second.brief_id])).json()
     (entry,) = data["generations"]
     assert entry["place"].startswith("2nd in line in pool default")

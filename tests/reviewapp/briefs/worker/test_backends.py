@@ -1,0 +1,75 @@
+"""reviewapp.briefs.worker.backends: one BackendPool per configured pool and process, built
+from settings, its state shared through Redis."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from comfybridge.errors import ComfyUnavailable
+from comfybridge.pool import NoBackendReady
+from reviewapp.briefs.worker import backends
+from reviewapp.lib.pools import UnknownPool
+
+ROOT = Path(__file__).resolve().parents[4]
+BASE_REFINER = json.loads((ROOT / "workflows" / "sdxl_base_refiner.api.json").read_text())
+
+
+def dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_each_pool_is_built_once_and_again_when_the_settings_change(settings, sim_server):
+    settings.COMFYUI_POOLS = {"default": (sim_server.url,)}
+    first = backends.pool("default")
+    assert backends.pool("default") is first
+    assert first.name == "default"
+    settings.COMFYUI_POOLS = {"default": (dead_url(), sim_server.url)}
+    assert backends.pool("default") is not first
+
+
+def test_an_unknown_pool_is_named(settings, sim_server):
+    settings.COMFYUI_POOLS = {"default": (sim_server.url,)}
+    with pytest.raises(UnknownPool, match="gpu"):
+        backends.pool("gpu")
+
+
+def test_it_chooses_a_ready_backend_over_a_dead_one(settings, sim_server):
+    settings.COMFYUI_POOLS = {"default": (dead_url(), sim_server.url)}
+    assert backends.choose("default", BASE_REFINER) == sim_server.url
+
+
+def test_with_none_ready_it_says_why_instead_of_guessing(settings):
+    dead = dead_url()
+    settings.COMFYUI_POOLS = {"cpu": (dead,)}
+    with pytest.raises(NoBackendReady) as caught:
+        backends.choose("cpu", BASE_REFINER)
+    assert caught.value.summary().startswith("the only backend in pool cpu is down")
+
+
+def test_a_failure_one_process_reports_is_seen_by_every_pool_object(settings, sim_server):
+    settings.COMFYUI_POOLS = {"default": (sim_server.url,)}
+    assert backends.report_failure(sim_server.url, ComfyUnavailable("connection reset"))
+    # Another process builds its own pool object; the backoff lives in Redis.
+    backends._pools.clear()
+    with pytest.raises(NoBackendReady, match="connection reset"):
+        backends.choose("default", BASE_REFINER)
+    backends.report_success(sim_server.url)
+    assert backends.choose("default", BASE_REFINER) == sim_server.url
+
+
+def test_client_for_carries_url_credentials_but_the_backend_name_does_not(settings, sim_server):
+    settings.COMFYUI_POOLS = {"default": (sim_server.url.replace("http://", "http://ann:pw@"),)}
+    backend = backends.choose("default", BASE_REFINER)
+    assert backend == sim_server.url
+    assert backends.pool_of_backend(backend) == "default"
+    with backends.client_for(backend) as client:
+        assert client.headers["Authorization"].startswith("Basic ")
+        assert client.timeout == settings.COMFYUI_TIMEOUT
+    with backends.client_for("http://127.0.0.1:9") as stray:
+        assert stray.base_url == "http://127.0.0.1:9"
