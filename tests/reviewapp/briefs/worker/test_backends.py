@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,15 @@ def test_client_for_carries_url_credentials_but_the_backend_name_does_not(settin
         assert client.timeout == settings.COMFYUI_TIMEOUT
     with backends.client_for("http://127.0.0.1:9") as stray:
         assert stray.base_url == "http://127.0.0.1:9"
+
+
+def test_the_warmup_workflow_setting_reaches_every_pool(settings, sim_server, tmp_path):
+    graph = json.loads((ROOT / "workflows" / "color_swatch.api.json").read_text())
+    path = tmp_path / "warmup.json"
+    path.write_text(json.dumps(graph))
+    settings.COMFYUI_POOLS = {"default": (sim_server.url,), "cpu": (dead_url(),)}
+    settings.COMFYUI_WARMUP_WORKFLOW = str(path)
+    for name in ("default", "cpu"):
+        built = backends.pool(name)
+        assert built.warmup_graph == graph
+        assert str(uuid.UUID(built.warmup_id)) == built.warmup_id
