@@ -167,8 +167,12 @@ def note_submitted(pool_name: str, url: str, graph: Mapping[str, Any]) -> None:
 
 
 def ready_count(pool_name: str) -> int:
-    """How many backends of the pool were last seen ready (no backend is asked now)."""
+    """How many backends of the pool are not backing off after a failure, from the state
+    the pool shares in Redis (no backend is asked)."""
     try:
-        return len(pool_config.backends_of(pool_name))
+        shared = pool(pool_name)
     except pool_config.UnknownPool:
         return 0
+    now = time.time()
+    states = shared.state.load(shared.urls)
+    return sum(1 for state in states.values() if state.failures == 0 or state.retry_at <= now)

@@ -94,3 +94,24 @@ def test_a_run_records_the_backends_own_execution_span(operator, workflows, sett
     # ~50 ms of simulated work (2 x 64 x 64 px at 6,000 ms per megapixel).
     assert 0.04 <= g.gpu_seconds < 1.0
     assert set(g.timings) == {"queue_wait", "gpu", "ingest"}
+
+
+def test_a_backend_backing_off_does_not_count_towards_the_estimate(
+    operator, workflows, comfy, settings
+):
+    from comfybridge.errors import ComfyUnavailable
+    from reviewapp.briefs.worker import backends
+
+    dead = "http://127.0.0.1:9"
+    settings.COMFYUI_POOLS = {"default": (comfy.url, dead)}
+    done, *line = queued(operator, 3)
+    start = timezone.now() - timedelta(minutes=1)
+    Generation.objects.filter(pk=done.pk).update(
+        status=Generation.Status.AWAITING_REVIEW,
+        execution_started_at=start,
+        execution_ended_at=start + timedelta(seconds=2),
+    )
+    assert backends.ready_count("default") == 2
+    backends.report_failure(dead, ComfyUnavailable("connection refused"))
+    assert backends.ready_count("default") == 1
+    assert [waiting.places(line)[g.pk].eta_s for g in line] == [2.0, 4.0]
