@@ -190,6 +190,8 @@ class Generation(models.Model):
             models.Index(fields=["created_at"], name="gen_created_idx"),
             # A pool's waiting line (position, what to submit ahead) and its recent runs.
             models.Index(fields=["pool", "status", "created_at"], name="gen_pool_status_idx"),
+            # The pool's pace: its most recent runs by the end of their execution.
+            models.Index(fields=["pool", "-execution_ended_at"], name="gen_pool_recent_idx"),
         ]
         constraints = [
             models.CheckConstraint(

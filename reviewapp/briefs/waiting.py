@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Subquery
 
 from reviewapp.briefs.models import Generation
 from reviewapp.briefs.worker import backends
@@ -56,10 +56,9 @@ def _ahead_counts(ids: list[int]) -> dict[int, int]:
     """Queued rows of the same pool created before each of ``ids``: one query."""
     earlier = (
         Generation.objects.filter(pool=OuterRef("pool"), status=Generation.Status.QUEUED)
-        .filter(
-            Q(created_at__lt=OuterRef("created_at"))
-            | Q(created_at=OuterRef("created_at"), pk__lt=OuterRef("pk"))
-        )
+        # A range on the (pool, status, created_at) index; ties broken by id.
+        .filter(created_at__lte=OuterRef("created_at"))
+        .exclude(created_at=OuterRef("created_at"), pk__gte=OuterRef("pk"))
         .order_by()
         .values("pool")
         .annotate(n=Count("pk"))
@@ -72,9 +71,8 @@ def _ahead_counts(ids: list[int]) -> dict[int, int]:
 def pace(pool: str) -> float | None:
     """Median execution seconds of the pool's recent runs, or None before the first."""
     spans = (
-        Generation.objects.filter(pool=pool)
+        Generation.objects.filter(pool=pool, execution_ended_at__isnull=False)
         .exclude(execution_started_at=None)
-        .exclude(execution_ended_at=None)
         .order_by("-execution_ended_at")
         .annotate(span=F("execution_ended_at") - F("execution_started_at"))
         .values_list("span", flat=True)[:RECENT_RUNS]

@@ -56,4 +56,8 @@ class Migration(migrations.Migration):
             model_name="generation",
             index=models.Index(fields=["pool", "status", "created_at"], name="gen_pool_status_idx"),
         ),
+        migrations.AddIndex(
+            model_name="generation",
+            index=models.Index(fields=["pool", "-execution_ended_at"], name="gen_pool_recent_idx"),
+        ),
     ]

@@ -115,3 +115,10 @@ def test_a_backend_backing_off_does_not_count_towards_the_estimate(
     backends.report_failure(dead, ComfyUnavailable("connection refused"))
     assert backends.ready_count("default") == 1
     assert [waiting.places(line)[g.pk].eta_s for g in line] == [2.0, 4.0]
+
+
+def test_rows_created_in_the_same_instant_stand_in_id_order(operator, workflows, comfy):
+    generations = queued(operator, 3)
+    Generation.objects.filter(pk__in=[g.pk for g in generations]).update(created_at=timezone.now())
+    found = waiting.places(generations)
+    assert [found[g.pk].position for g in generations] == [1, 2, 3]
