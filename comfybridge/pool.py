@@ -82,6 +82,10 @@ BACKEND_FAILURES = (ComfyUnavailable, PromptLost, AuthRejected)
 # How long a full health check (/system_stats) counts; in between, choosing a backend
 # costs one GET /prompt per backend.
 HEALTH_TTL = 5.0
+# How often the node classes and models of a backend that lacks what a graph needs are read
+# again (instead of once per capabilities_ttl), so work waiting for a model that was just
+# installed there starts soon after.
+INCAPABLE_RECHECK = 15.0
 
 # Loader inputs whose file is what a GPU switches between at a cost: whole checkpoints and
 # diffusion models (gigabytes). LoRAs, VAEs and the like are small or patched in quickly.
@@ -156,6 +160,11 @@ class _Backend:
         self.url = url
         self.headers = headers
         self.probe = probe  # health, capabilities and warm-up submissions; never waits
+        # Capabilities are re-read early when they may be out of date: the backend refused a
+        # graph they said it could run, or it lacked something a while ago (a model may have
+        # been copied there since).
+        self.recheck = False
+        self.lacked_at: float | None = None
 
 
 class BackendPool:
@@ -349,8 +358,15 @@ class BackendPool:
             self.state.record_success(b.url)
         ok: dict[str, Any] = {"failures": 0, "queue_remaining": queued}
         try:
-            capabilities = b.probe.capabilities(refresh=restarted)
+            capabilities = b.probe.capabilities(refresh=restarted or b.recheck)
+            b.recheck = False
             problems = capabilities.missing_for(graph) if graph else []
+            if problems and b.lacked_at is not None and now - b.lacked_at >= INCAPABLE_RECHECK:
+                capabilities = b.probe.capabilities(refresh=True)
+                problems = capabilities.missing_for(graph)
+                b.lacked_at = None
+            if problems and b.lacked_at is None:
+                b.lacked_at = now
             missing = [missing_item(p) for p in problems]
             if self.warmup_graph:
                 for problem in capabilities.missing_for(self.warmup_graph):
@@ -494,6 +510,11 @@ class BackendPool:
         Only errors that say the backend is unwell count (unreachable, 5xx, forgot a prompt,
         refused credentials); a rejected workflow or a failing node is not the backend's fault.
         """
+        if isinstance(error, WorkflowRejected):
+            # Refused what the cached /object_info said it could run: read it again.
+            b = self._backends.get(split_credentials(url)[0])
+            if b is not None:
+                b.recheck = True
         if error is not None and not isinstance(error, BACKEND_FAILURES):
             return False
         with self._lock:

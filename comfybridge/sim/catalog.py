@@ -33,10 +33,31 @@ def _base() -> dict[str, Any]:
 
 
 class Catalog:
+    """The node catalogue. Like ComfyUI, which lists its model folders on every
+    ``/object_info``, the checkpoints offered are the configured names plus any file put in
+    ``<data-dir>/models/checkpoints`` while it runs (a model copied onto a live backend)."""
+
     def __init__(self, folders: Folders, checkpoints: tuple[str, ...] = CHECKPOINTS):
         self.folders = folders
-        self.checkpoints = tuple(checkpoints)
-        self._entries = _base() if self.checkpoints == CHECKPOINTS else self._with_checkpoints()
+        self.configured = tuple(checkpoints)
+        self.checkpoints: tuple[str, ...] = ()
+        self._entries: dict[str, Any] = {}
+        self._refresh()
+
+    def _installed(self) -> tuple[str, ...]:
+        folder = self.folders.root / "models" / "checkpoints"
+        try:
+            names = sorted(p.name for p in folder.iterdir() if p.suffix == ".safetensors")
+        except OSError:
+            return ()
+        return tuple(n for n in names if n not in self.configured)
+
+    def _refresh(self) -> None:
+        checkpoints = self.configured + self._installed()
+        if checkpoints == self.checkpoints and self._entries:
+            return
+        self.checkpoints = checkpoints
+        self._entries = _base() if checkpoints == CHECKPOINTS else self._with_checkpoints()
 
     def _with_checkpoints(self) -> dict[str, Any]:
         out = copy.deepcopy(_base())
@@ -48,6 +69,7 @@ class Catalog:
         return out
 
     def has(self, class_type: Any) -> bool:
+        self._refresh()
         return isinstance(class_type, str) and class_type in self._entries
 
     def info(self, class_type: str) -> dict[str, Any]:
@@ -58,6 +80,7 @@ class Catalog:
         return entry
 
     def all(self) -> dict[str, Any]:
+        self._refresh()
         return {name: self.info(name) for name in self._entries}
 
     def output_types(self, class_type: str) -> list[str]:

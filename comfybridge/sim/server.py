@@ -246,7 +246,10 @@ def _routes(sim: SimServer) -> web.RouteTableDef:
         folder = request.match_info["folder"]
         if folder not in MODEL_FOLDERS:
             return web.Response(status=404)
-        return web.json_response(list(sim.config.checkpoints) if folder == "checkpoints" else [])
+        if folder != "checkpoints":
+            return web.json_response([])
+        sim.catalog.all()  # lists the model folder again, as ComfyUI does
+        return web.json_response(list(sim.catalog.checkpoints))
 
     @routes.get("/extensions")
     async def get_extensions(request):

@@ -98,3 +98,23 @@ def test_by_default_any_prompt_id_is_taken_as_comfyui_0_3_64_does():
     with SimProcess() as sim:
         reply = requests.post(f"{sim.url}/prompt", json={"prompt": tiny(), "prompt_id": "warm-1"})
         assert reply.status_code == 200 and reply.json()["prompt_id"] == "warm-1"
+
+
+def test_a_checkpoint_file_put_in_the_models_folder_is_offered_like_comfyui_does():
+    import requests
+
+    from comfybridge.sim.process import SimProcess
+
+    with SimProcess(args=("--checkpoints", "a.safetensors")) as sim:
+
+        def offered():
+            info = requests.get(f"{sim.url}/object_info/CheckpointLoaderSimple", timeout=5).json()
+            listed = requests.get(f"{sim.url}/models/checkpoints", timeout=5).json()
+            return info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0], listed
+
+        assert offered() == (["a.safetensors"], ["a.safetensors"])
+        folder = sim.data_dir / "models" / "checkpoints"
+        folder.mkdir(parents=True)
+        (folder / "b.safetensors").write_bytes(b"weights")
+        (folder / "notes.txt").write_text("not a model")
+        assert offered() == (["a.safetensors", "b.safetensors"], ["a.safetensors", "b.safetensors"])

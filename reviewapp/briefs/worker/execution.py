@@ -62,8 +62,10 @@ def run_generation(generation_id: int) -> None:
             try:
                 execute(run)
             except ComfyError as exc:
+                # The pool decides what counts: backoff for a backend's trouble, a fresh
+                # look at its models when it refused what they said it could run.
+                backends.report_failure(backend, exc)
                 if exc.retryable:
-                    backends.report_failure(backend, exc)
                     backends.drop_shared_client(backend)
                 requeued = exc if failures.handle_failure(generation_id, exc) else None
             except images.BadImage as exc:

@@ -69,3 +69,26 @@ def test_a_row_of_a_pool_no_longer_configured_waits_and_says_so(
     assert generation.pk not in report.enqueued
     assert generation.status == Generation.Status.QUEUED
     assert generation.waiting_reason.startswith("pool 'gone' is not configured")
+
+
+def test_a_checkpoint_copied_onto_a_live_backend_is_noticed(
+    operator, workflows, settings, rq_queue, monkeypatch
+):
+    import comfybridge.pool
+
+    # Read the models of a backend that lacked one again at once, not after 15 s.
+    monkeypatch.setattr(comfybridge.pool, "INCAPABLE_RECHECK", 0.0)
+    with SimProcess(args=("--checkpoints", "sd_xl_base_1.0.safetensors")) as backend:
+        settings.COMFYUI_POOLS = {"default": (backend.url,)}
+        generation = submit_sdxl(operator).generations.get()
+        run_worker(rq_queue)
+        generation.refresh_from_db()
+        assert REFINER in generation.waiting_reason
+
+        folder = backend.data_dir / "models" / "checkpoints"
+        folder.mkdir(parents=True)
+        (folder / REFINER).write_bytes(b"weights")
+        assert generation.pk in reconcile().enqueued
+        run_worker(rq_queue)
+        generation.refresh_from_db()
+    assert generation.status == Generation.Status.AWAITING_REVIEW, generation.error
