@@ -48,17 +48,21 @@ def submit_ahead(pool: str) -> list[int]:
             run = _claim_next(pool, depth)
         except NoBackendReady:
             break  # no backend has room (or can run the oldest): nothing more now
+        except Exception:
+            # Whatever goes wrong ahead must not fail the run that is doing us the favour.
+            logger.exception("could not claim a generation of pool %s to submit ahead", pool)
+            break
         if run is None:
             break
         if run is False:
             continue
         try:
             submit.submit(run)
-        except ComfyError as exc:
+        except Exception as exc:
             # The row says submitting with its prompt id; its own job looks it up and
-            # sends it if the backend does not have it.
+            # sends it if the backend does not have it (and fails it if it cannot).
             logger.info("submitting %s ahead failed (%s); its job will", run.generation, exc)
-            if exc.retryable:
+            if isinstance(exc, ComfyError):
                 backends.report_failure(run.generation.backend, exc)
             break
         placed.append(run.generation.pk)

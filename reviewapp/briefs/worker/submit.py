@@ -83,7 +83,10 @@ def submit(run: Run) -> str | None:
             bind_uploads(run)
             client.submit(run.graph, prompt_id=prompt_id, contract=run.contract)
             backends.note_submitted(generation.pool, generation.backend, run.graph)
-        mark_running(generation, run.graph, client)
+        if not mark_running(generation, run.graph, client):
+            # Cancelled between the claim and the POST: the cancel job may have looked for
+            # the prompt before it existed, so stop it here too (targeted).
+            client.cancel(prompt_id)
     return where
 
 
@@ -101,13 +104,16 @@ def bind_uploads(run: Run) -> None:
         run.graph = run.contract.patch(run.graph, uploaded)
 
 
-def mark_running(generation: Generation, graph: dict, client: ComfyClient) -> None:
-    """The backend has the prompt: record what runs it (fingerprint) and audit the start."""
+def mark_running(generation: Generation, graph: dict, client: ComfyClient) -> bool:
+    """The backend has the prompt: record what runs it (fingerprint) and audit the start.
+    False when the row is no longer active (cancelled or failed meanwhile)."""
     fingerprint, comfyui_version = backends.backend_fingerprint(client, graph)
     with transaction.atomic():
         locked = Generation.objects.select_for_update(of=("self",)).get(pk=generation.pk)
+        if locked.status == Generation.Status.RUNNING:
+            return True  # a resumed run, marked already
         if locked.status != Generation.Status.SUBMITTING:
-            return  # already marked (a resumed run), or cancelled meanwhile
+            return False
         locked.mark_running()
         locked.backend_fingerprint = fingerprint
         locked.comfyui_version = comfyui_version[:32]
@@ -123,3 +129,4 @@ def mark_running(generation: Generation, graph: dict, client: ComfyClient) -> No
                 "attempt": locked.attempt,
             },
         )
+    return True

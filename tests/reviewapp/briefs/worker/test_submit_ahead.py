@@ -2,6 +2,7 @@
 every generation still runs exactly once."""
 
 import json
+import time
 
 import pytest
 
@@ -101,3 +102,26 @@ def test_a_cancelled_generation_is_not_sent_ahead(operator, workflows, sim):
     second.refresh_from_db()
     assert second.status == Generation.Status.CANCELLED and second.prompt_id is None
     assert third.status == Generation.Status.RUNNING
+
+
+def test_a_generation_cancelled_between_its_claim_and_its_post_is_stopped_on_the_backend(
+    operator, workflows, settings, rq_queue
+):
+    from reviewapp.briefs import services
+    from reviewapp.briefs.worker import submit
+
+    # About ten seconds per swatch: the second prompt waits behind the first.
+    with SimProcess(args=("--ms-per-megapixel", "1200000")) as slow:
+        settings.COMFYUI_POOLS = {"default": (slow.url,)}
+        first, second = queued(operator, 2)
+        assert dispatch.submit_ahead("default") == [first.pk]
+        run = dispatch._claim_next("default", 1)
+        assert run.generation.pk == second.pk
+        # The operator cancels while the POST is on its way; the cancel job (not run
+        # here) could not have found the prompt yet.
+        services.cancel_generation(second, actor=operator)
+        submit.submit(run)
+        with ComfyClient(slow.url) as client:
+            assert client.locate(str(run.generation.prompt_id)) is None
+    second.refresh_from_db()
+    assert second.status == Generation.Status.CANCELLED
