@@ -2,7 +2,6 @@
 every generation still runs exactly once."""
 
 import json
-import time
 
 import pytest
 
