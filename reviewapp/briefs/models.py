@@ -112,6 +112,8 @@ class Generation(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     ACTIVE = frozenset({Status.QUEUED, Status.SUBMITTING, Status.RUNNING})
+    # Handed to a backend: it has a progress bar where a queued one has its place in line.
+    STARTED = frozenset({Status.SUBMITTING, Status.RUNNING})
     TERMINAL = frozenset({Status.APPROVED, Status.REJECTED, Status.FAILED, Status.CANCELLED})
     DECIDABLE = frozenset({Status.AWAITING_REVIEW})
     REGENERABLE = frozenset(
@@ -210,6 +212,10 @@ class Generation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def is_started(self) -> bool:
+        return self.status in self.STARTED
 
     @property
     def seed(self):

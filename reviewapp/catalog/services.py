@@ -127,7 +127,9 @@ def add_version(
         )
     digest = checksum({"graph": graph, "schema": schema})
     defaults = {
-        "title": schema.get("x-title") or slug.replace("_", " ").capitalize(),
+        "title": schema.get("x-title")
+        or schema.get("title")
+        or slug.replace("_", " ").capitalize(),
         "description": schema.get("description", ""),
     }
     if POOL_KEYWORD in schema:

@@ -1,12 +1,18 @@
-// Keeps the brief page's statuses and progress bars current without a reload.
+// Keeps the brief page's cards current without a reload: status, progress, place in line,
+// why a generation waits, errors and thumbnails.
 (function () {
   const grid = document.getElementById("generations");
   if (!grid) return;
   const url = grid.dataset.statusUrl;
   const thumbUrl = (id) => grid.dataset.thumbUrl.replace("/0/", "/" + id + "/");
   const ACTIVE = new Set(["queued", "submitting", "running"]);
-  // Widths come from data-percent: the page's Content-Security-Policy forbids style attributes.
-  grid.querySelectorAll(".bar[data-percent]").forEach((bar) => { bar.style.width = bar.dataset.percent + "%"; });
+  // A backend has it: a progress bar instead of a place in line.
+  const STARTED = new Set(["submitting", "running"]);
+
+  function show(element, text) {
+    element.textContent = text;
+    element.classList.toggle("hidden", !text);
+  }
 
   function update(gen) {
     const card = grid.querySelector(`[data-generation="${gen.id}"]`);
@@ -15,47 +21,43 @@
     status.textContent = gen.status_label;
     status.className = "status status-" + gen.status;
     const progress = card.querySelector("[data-progress]");
-    progress.classList.toggle("hidden", !ACTIVE.has(gen.status));
-    progress.querySelector(".bar").style.width = Math.round(gen.progress * 100) + "%";
+    progress.classList.toggle("hidden", !STARTED.has(gen.status));
+    progress.querySelector("progress").value = gen.progress;
     progress.querySelector("[data-progress-text]").textContent = gen.progress_text;
     const cancel = card.querySelector("[data-cancel]");
     if (cancel) cancel.classList.toggle("hidden", !ACTIVE.has(gen.status));
-    const place = card.querySelector("[data-place]");
-    place.textContent = gen.place;
-    place.classList.toggle("hidden", !gen.place);
-    const waiting = card.querySelector("[data-waiting]");
-    waiting.textContent = "Waiting: " + gen.waiting_reason;
-    waiting.classList.toggle("hidden", !gen.waiting_reason);
-    const error = card.querySelector("[data-error]");
-    error.textContent = gen.error;
-    error.classList.toggle("hidden", !gen.error);
+    show(card.querySelector("[data-place]"), gen.place);
+    show(card.querySelector("[data-waiting]"), gen.waiting_reason ? "Waiting: " + gen.waiting_reason : "");
+    show(card.querySelector("[data-error]"), gen.error);
     const thumb = card.querySelector(".thumb");
     const placeholder = thumb.querySelector(".placeholder");
     if (placeholder) placeholder.textContent = gen.status_label;
     if (gen.thumbnails.length && !thumb.querySelector("img")) {
-      thumb.innerHTML = "";
-      gen.thumbnails.forEach((id) => {
+      thumb.replaceChildren();
+      gen.thumbnails.forEach((id, index) => {
         const img = document.createElement("img");
         img.src = thumbUrl(id);
-        img.alt = "Generation " + gen.id;
+        img.alt = "Generation " + gen.id + ", image " + (index + 1);
         thumb.appendChild(img);
       });
     }
   }
 
   async function poll() {
-    let anyActive = false;
+    let moving = false;
     try {
       const response = await fetch(url, { headers: { Accept: "application/json" } });
       if (response.ok) {
         const data = await response.json();
         data.generations.forEach(update);
-        anyActive = data.generations.some((g) => ACTIVE.has(g.status));
+        // One that waits for a capable backend changes only when the reconciler tries it
+        // again (every few seconds), so it alone does not need a poll a second.
+        moving = data.generations.some((g) => ACTIVE.has(g.status) && !g.waiting_reason);
       }
     } catch (err) {
-      anyActive = true; // a network blip: try again
+      moving = true; // a network blip: try again soon
     }
-    setTimeout(poll, anyActive ? 1000 : 5000);
+    setTimeout(poll, moving ? 1000 : 5000);
   }
   poll();
 })();

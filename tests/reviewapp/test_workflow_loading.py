@@ -28,6 +28,9 @@ def test_loading_publishes_one_version_per_workflow(db, dirs):
     assert slugs == {"color_swatch", "sdxl_base_refiner", "sdxl_inpaint_masked"}
     for wf in Workflow.objects.all():
         assert wf.published_version.number == 1
+    # The schema's own title, the one the workflow list shows, not one made from the slug.
+    assert Workflow.objects.get(slug="color_swatch").title == "Colour swatch"
+    assert Workflow.objects.get(slug="sdxl_base_refiner").title == "SDXL base + refiner"
 
 
 def test_loading_again_changes_nothing(db, dirs):

@@ -28,3 +28,15 @@ def param_rows(params: dict, schema: dict) -> list[tuple[str, str]]:
             shown = value
         rows.append((spec.get("title") or name, shown))
     return rows
+
+
+@register.filter
+def seconds(value: float) -> str:
+    """A span of a run: hundredths while it is short (ingest, a quick swatch), whole
+    seconds and minutes once hundredths would be noise."""
+    if value < 10:
+        return f"{value:.2f} s"
+    if value < 90:
+        return f"{value:.1f} s"
+    minutes, rest = divmod(round(value), 60)
+    return f"{minutes} min {rest} s"
