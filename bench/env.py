@@ -7,6 +7,7 @@ benchmark starts read the same settings as the benchmark process.
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import shutil
 import tempfile
@@ -47,7 +48,8 @@ def setup() -> dict:
         call_command("migrate", verbosity=0)
         call_command("flush", interactive=False, verbosity=0)
     call_command("migrate", verbosity=0)
-    call_command("load_workflows", verbosity=0)
+    # Its report would mix with the JSON lines on stdout.
+    call_command("load_workflows", verbosity=0, stdout=io.StringIO())
     return {"tmp": tmp, "database": _db_label()}
 
 

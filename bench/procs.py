@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from comfybridge.sim.process import SimProcess
@@ -33,12 +34,20 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_sim(tmp: Path, name: str, *, ms_per_megapixel: float = 0, step_ms: float = 0):
+def start_sim(
+    tmp: Path,
+    name: str,
+    *,
+    ms_per_megapixel: float = 0,
+    step_ms: float = 0,
+    args: Sequence[str] = (),
+):
+    """A simulator writing its timing log next to its data; ``args`` are more of its flags."""
     timing = tmp / f"{name}.timing.jsonl"
     sim = SimProcess(
         step_ms=step_ms,
         data_dir=tmp / f"{name}-data",
-        args=["--ms-per-megapixel", str(ms_per_megapixel), "--timing-log", str(timing)],
+        args=["--ms-per-megapixel", str(ms_per_megapixel), "--timing-log", str(timing), *args],
     ).start()
     sim.timing_log = timing
     return sim
@@ -51,27 +60,55 @@ def read_timing(sim) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-class Workers:
-    """``manage.py rqworker default --worker-class rq.worker.SimpleWorker`` processes."""
+def pools_text(pools: Mapping[str, Sequence[str]]) -> str:
+    """The COMFYUI_POOLS value of ``{name: [url, ...]}``."""
+    return ";".join(f"{name}={','.join(urls)}" for name, urls in pools.items())
 
-    def __init__(self, count: int, comfyui_urls: list[str], log_dir: Path):
-        self.count = count
-        self.env = {**os.environ, "COMFYUI_URL": ",".join(comfyui_urls), "PYTHONUNBUFFERED": "1"}
+
+class Workers:
+    """``manage.py rqworker QUEUE --worker-class rq.worker.SimpleWorker`` processes.
+
+    ``pools`` is the whole configuration every worker gets (COMFYUI_POOLS), ``per_queue``
+    how many workers listen to each pool's queue (one queue per process, as ``make run``
+    starts them). ``extra_env`` adds settings (COMFYUI_AFFINITY, ...).
+    """
+
+    def __init__(
+        self,
+        pools: Mapping[str, Sequence[str]],
+        per_queue: Mapping[str, int],
+        log_dir: Path,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+    ):
+        self.per_queue = dict(per_queue)
+        self.count = sum(self.per_queue.values())
+        # COMFYUI_URL would only be shadowed (and warned about) beside COMFYUI_POOLS.
+        inherited = {k: v for k, v in os.environ.items() if k != "COMFYUI_URL"}
+        self.env = {
+            **inherited,
+            "COMFYUI_POOLS": pools_text(pools),
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen] = []
         self.logs: list[Path] = []
 
     def start(self) -> Workers:
-        for i in range(self.count):
-            path = self.log_dir / f"worker-{time.monotonic_ns()}-{i}.log"
-            self.logs.append(path)
-            log = open(path, "ab")  # noqa: SIM115
-            cmd = [sys.executable, str(ROOT / "manage.py"), "rqworker", "default",
-                   "--worker-class", "rq.worker.SimpleWorker"]  # fmt: skip
-            self.procs.append(
-                subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-            )
-            log.close()
+        for queue, count in self.per_queue.items():
+            for i in range(count):
+                path = self.log_dir / f"worker-{time.monotonic_ns()}-{queue}-{i}.log"
+                self.logs.append(path)
+                log = open(path, "ab")  # noqa: SIM115
+                cmd = [sys.executable, str(ROOT / "manage.py"), "rqworker", queue]
+                cmd += ["--worker-class", "rq.worker.SimpleWorker"]
+                self.procs.append(
+                    subprocess.Popen(
+                        cmd, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+                    )
+                )
+                log.close()
         return self
 
     @property

@@ -32,7 +32,7 @@ def main(n: int = 200, run_ms: float = 0) -> None:
         client.force_login(users[roles.OPERATOR])
         web = cProfile.Profile()
         web.enable()
-        pipeline.submit(client, n, 64, 0)
+        pipeline.submit(client, pipeline.swatch_briefs(env, n, 64))
         web.disable()
         queue = django_rq.get_queue("default")
         worker = cProfile.Profile()

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import statistics
-import sys
 
 from reviewapp.accounts import roles
 
 from . import naive, pipeline
+from .common import SMALL, say, scaled, swatch_graph
 from .procs import start_sim
 
-SMALL = 64  # px: a swatch this small makes PNG encoding and thumbnails negligible
 WORKERS_PER_BACKEND = 3
-
-
-def _n(env, n: int) -> int:
-    return max(10, int(n * env["scale"]))
-
-
-def _log(msg: str) -> None:
-    print(f"  {msg}", file=sys.stderr, flush=True)
-
-
-def _swatch_graph() -> dict:
-    from django.conf import settings
-
-    return json.loads((settings.WORKFLOWS_DIR / "color_swatch.api.json").read_text())
 
 
 # ----------------------------------------------------------------------------- P1
@@ -34,23 +18,23 @@ def _swatch_graph() -> dict:
 
 def p1(env, users, results):
     lines = []
-    n = _n(env, 300)
+    n = scaled(env, 300)
     for run_ms, target in ((200, 0.99), (50, 0.95)):
         r = pipeline.run(env, users[roles.OPERATOR], n=n, backends=1,
                          workers=WORKERS_PER_BACKEND, run_ms=run_ms, size=SMALL)  # fmt: skip
         results[f"P1-{run_ms}"] = r
         u = pipeline.utilisation(r.timing[0])
-        _log(f"pipeline {run_ms} ms: {u} wall {r.wall_s:.1f}s")
+        say(f"pipeline {run_ms} ms: {u} wall {r.wall_s:.1f}s")
         sim = start_sim(env["tmp"], f"naive-{run_ms}",
                         ms_per_megapixel=pipeline.ms_per_megapixel(run_ms, SMALL))  # fmt: skip
         try:
-            naive.run_backlog(sim.url, _swatch_graph(), n, SMALL, pipeline.color)
+            naive.run_backlog(sim.url, swatch_graph(), n, SMALL, pipeline.color)
         finally:
             sim.stop()
         from .procs import read_timing
 
         nu = pipeline.utilisation(read_timing(sim))
-        _log(f"naive {run_ms} ms: {nu}")
+        say(f"naive {run_ms} ms: {nu}")
         lines.append({
             "bench": "P1", "step_ms": run_ms, "generations": n, "backends": 1,
             "workers": WORKERS_PER_BACKEND,
@@ -79,12 +63,12 @@ def _cpu_ms(r) -> dict:
 
 def p2(env, users, results):
     small = results["P1-50"]
-    n = _n(env, 100)
+    n = scaled(env, 100)
     big = pipeline.run(env, users[roles.OPERATOR], n=n, backends=1,
                        workers=WORKERS_PER_BACKEND, run_ms=0, size=1024)  # fmt: skip
     without = _cpu_ms(small)
     with_enc = _cpu_ms(big)
-    _log(f"without {without} with {with_enc}")
+    say(f"without {without} with {with_enc}")
     return [{
         "bench": "P2",
         "without_encoding": {"image_px": SMALL, "generations": small.n, **without},
@@ -100,7 +84,7 @@ def p2(env, users, results):
 def p3(env, users, results):
     # One more worker per backend than P1: with several backends each worker reads the
     # queue lengths before the others' prompts land, so the spread is uneven.
-    run_ms, per_backend, per_worker = 500, _n(env, 40), WORKERS_PER_BACKEND + 1
+    run_ms, per_backend, per_worker = 500, scaled(env, 40), WORKERS_PER_BACKEND + 1
     runs = {}
     for backends in (1, 4):
         r = pipeline.run(env, users[roles.OPERATOR], n=per_backend * backends, backends=backends,
@@ -111,7 +95,7 @@ def p3(env, users, results):
         runs[backends] = {"generations": r.n, "workers": per_worker * backends,
                           "throughput_per_s": round(tput, 3), "wall_s": round(r.wall_s, 1),
                           "backend_utilisation": utils, "succeeded": r.done}  # fmt: skip
-        _log(f"{backends} backends: {runs[backends]}")
+        say(f"{backends} backends: {runs[backends]}")
     ratio = runs[4]["throughput_per_s"] / runs[1]["throughput_per_s"]
     return [{
         "bench": "P3", "step_ms": run_ms, "one_backend": runs[1], "four_backends": runs[4],
@@ -175,7 +159,7 @@ def p5(env, users, results):
 def p6(env, users, results):
     from reviewapp.briefs.worker.enqueue import enqueue_generation
 
-    n = _n(env, 5000)
+    n = scaled(env, 5000)
     backends, workers = 2, 4
     warmup = max(5, n // 10)
     seeded = seed_swatch_generations(users[roles.OPERATOR], n)
@@ -188,7 +172,7 @@ def p6(env, users, results):
                      size=SMALL, rss_warmup=warmup, timeout=500, backlog=enqueue_all,
                      ids=seeded)  # fmt: skip
     growth = [round(e - w, 1) for w, e in zip(r.rss_warm, r.rss_end, strict=True)]
-    _log(f"rss warm {r.rss_warm} end {r.rss_end} wall {r.wall_s:.1f}")
+    say(f"rss warm {r.rss_warm} end {r.rss_end} wall {r.wall_s:.1f}")
     return [{
         "bench": "P6", "generations": r.n, "backends": backends, "workers": workers, "step_ms": 0,
         "generations_per_worker": round(r.n / workers),

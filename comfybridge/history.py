@@ -6,7 +6,11 @@ and keeps queue and history in memory only. So:
 - the outcome of a prompt is decided from its history entry alone (``decide``), never from
   websocket messages, which can be lost or replay stale outputs of cached nodes;
 - ``wait_for_entry`` follows the websocket only to know *when* to read the history: at once
-  after an ending message or a reconnect, otherwise every ``poll_interval``;
+  after an ending message or a reconnect, otherwise every ``poll_interval``. ComfyUI sends a
+  prompt's messages only to the socket that submitted it; for a prompt submitted elsewhere
+  (by another worker, ahead of this one) the history is read whenever the backend tells
+  every socket that its queue changed (a ``status`` message: a prompt was queued, started
+  or ended), so its end is seen at once instead of up to ``poll_interval`` later;
 - a prompt in neither the queue nor the history was lost in a restart, once that has lasted
   ``lost_grace`` seconds (it moves from queue to history between two reads otherwise);
 - after an ambiguous POST failure the id is looked up before anything is posted again,
@@ -124,6 +128,7 @@ def wait_for_entry(
     # A prompt submitted through this socket reports its own end over it; anything else
     # (submitted elsewhere, or the socket dropped since) is looked up at once.
     poll_at = time.monotonic() + (poll_interval if follower.follows(prompt_id) else 0.0)
+    queue_changes = follower.queue_changes
     absent_since: float | None = None
     last_problem = ""
     for message in follower.take(prompt_id):
@@ -168,6 +173,9 @@ def wait_for_entry(
             poll_at = time.monotonic()
             continue
         if message is None:
+            if follower.queue_changes != queue_changes and not follower.follows(prompt_id):
+                poll_at = time.monotonic()  # submitted elsewhere: did it just end?
+            queue_changes = follower.queue_changes
             continue
         if ends_prompt(message):
             poll_at = time.monotonic()

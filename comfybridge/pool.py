@@ -266,10 +266,11 @@ class BackendPool:
     ) -> str:
         """The URL of a ready backend for ``graph``; raises ``NoBackendReady`` if none is.
 
-        ``max_queue``: only a backend whose queue (running + pending) holds at most that many
-        prompts will do; when every ready backend holds more, ``PoolFull`` (a
-        ``NoBackendReady``) is raised. Submitting ahead uses it to keep each backend one
-        prompt ahead, no more.
+        ``max_queue``: the backend the graph should go to (by the rules below, among every
+        ready backend) is returned only if its queue (running + pending) holds at most that
+        many prompts; otherwise ``PoolFull`` (a ``NoBackendReady``) is raised, rather than
+        another backend with room chosen, which could be one that must switch models.
+        Submitting ahead uses it to keep each backend one prompt ahead, no more.
 
         Without affinity (or for a graph that names no checkpoint or diffusion model): the
         lowest ``queue_remaining``, ties at random. With ``affinity``, a backend whose last
@@ -291,12 +292,18 @@ class BackendPool:
         while True:
             statuses = self.status(graph)
             ready = [s for s in statuses if s.ready]
-            if ready and max_queue is not None:
-                ready = [s for s in ready if (s.queue_remaining or 0) <= max_queue]
-                if not ready:
-                    raise PoolFull(statuses, pool_name=self.name)
             if ready:
-                return self.rng.choice(self._candidates(ready, model_key(graph)))
+                # The backends the graph should go to, by queue and model, among every ready
+                # one; max_queue only says whether it may go there now. Filtering first
+                # would send a prompt ahead to a backend that must switch models while the
+                # one holding them is busy: seconds lost to save a fraction of one run.
+                chosen = self._candidates(ready, model_key(graph))
+                if max_queue is not None:
+                    depth = {s.url: s.queue_remaining or 0 for s in ready}
+                    chosen = [url for url in chosen if depth[url] <= max_queue]
+                    if not chosen:
+                        raise PoolFull(statuses, pool_name=self.name)
+                return self.rng.choice(chosen)
             remaining = deadline - self.clock()
             if remaining <= 0:
                 raise NoBackendReady(statuses, pool_name=self.name)

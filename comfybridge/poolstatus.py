@@ -140,7 +140,8 @@ def _brief(s: BackendStatus) -> str:
 
 
 class PoolFull(NoBackendReady):
-    """Backends are ready, but each already holds as many prompts as the caller allows."""
+    """Backends are ready, but those the prompt should go to (by queue and, with affinity,
+    by model) already hold as many prompts as the caller allows."""
 
     retryable = True
 
@@ -150,4 +151,4 @@ class PoolFull(NoBackendReady):
 
     def summary(self) -> str:
         where = f"pool {self.pool_name}" if self.pool_name else "the pool"
-        return f"every ready backend in {where} has a full queue"
+        return f"the backends in {where} that should take it have full queues"

@@ -190,6 +190,8 @@ class Follower:
         self._buffer: OrderedDict[str, deque] = OrderedDict()
         self._node_counts: dict[str, int] = {}
         self._decided: deque[str] = deque(maxlen=BUFFERED_PROMPTS)
+        # How many `status` messages (the backend's queue changed) this follower has read.
+        self.queue_changes = 0
 
     @property
     def connected(self) -> bool:
@@ -288,7 +290,10 @@ class Follower:
         data = message.get("data") if isinstance(message.get("data"), dict) else {}
         owner = data.get("prompt_id")
         if owner is None:
-            return None  # status, and the node-only `executing` sent on reconnect
+            # status (sent to every socket), and the node-only `executing` sent on reconnect
+            if message.get("type") == "status":
+                self.queue_changes += 1
+            return None
         if owner != prompt_id:
             self._stash(str(owner), message)
             return None

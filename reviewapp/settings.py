@@ -147,6 +147,9 @@ COMFYUI_WARMUP_WORKFLOW = envstr("COMFYUI_WARMUP_WORKFLOW", "")
 # Prompts a worker keeps pending on a backend, beyond the one running, while it follows its
 # own run and ingests: the backend never waits for us. 0 turns submitting ahead off.
 WORKER_SUBMIT_AHEAD = envint("WORKER_SUBMIT_AHEAD", 1)
+# Model affinity: prefer a backend whose last prompt used the workflow's checkpoint (a
+# switch costs seconds on a GPU). Off: the shortest queue, whatever it has loaded.
+COMFYUI_AFFINITY = envbool("COMFYUI_AFFINITY", True)
 # How many prompts longer a backend's queue may be than the shortest and still be chosen
 # because it has the workflow's checkpoint loaded already (a switch costs seconds on a GPU).
 COMFYUI_AFFINITY_SLACK = envint("COMFYUI_AFFINITY_SLACK", 1)

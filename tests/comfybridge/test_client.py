@@ -264,6 +264,19 @@ def test_messages_sent_before_the_post_returns_are_not_lost(client):
     assert seen[-1].fraction == 1.0
 
 
+def test_a_prompt_submitted_by_another_client_is_seen_ending_without_a_poll(comfy_url):
+    # ComfyUI sends a prompt's messages only to the socket that submitted it. A client that
+    # follows it from elsewhere (a worker after another one submitted it ahead) learns of
+    # its end from the queue change every socket is told of, not from its next poll.
+    with (
+        ComfyClient(comfy_url) as submitter,
+        ComfyClient(comfy_url, poll_interval=600) as follower,
+    ):
+        prompt_id = submitter.submit(fresh(slow_graph()), follow=False)["prompt_id"]
+        result = follower.wait(prompt_id, timeout=60)
+    assert [o.node_id for o in result.outputs] == ["99"]
+
+
 def test_a_dropped_socket_is_reconnected(client):
     dropped = []
 

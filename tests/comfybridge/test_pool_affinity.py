@@ -9,7 +9,7 @@ import time
 import pytest
 import redis as redis_lib
 
-from comfybridge.pool import BackendPool, model_key
+from comfybridge.pool import BackendPool, PoolFull, model_key
 from comfybridge.poolstate import MemoryState, RedisState
 from comfybridge.sim.process import SimProcess
 from tests.comfybridge.pool_helpers import (
@@ -84,6 +84,24 @@ def test_affinity_holds_within_the_slack_and_gives_way_beyond_it(a_b_c):
         assert pool.choose(sdxl(BASE)) == c.url
         pool.note_submitted(c.url, sdxl(INPAINT))
         assert pool.choose(sdxl(BASE)) in (b.url, c.url)
+
+
+def test_a_prompt_sent_ahead_waits_for_room_where_its_model_is_rather_than_switch(a_b_c):
+    a, b, c = a_b_c
+    with BackendPool([a.url, b.url, c.url], affinity_slack=1) as pool:
+        pool.note_submitted(a.url, sdxl(BASE))
+        pool.note_submitted(b.url, sdxl(REFINER))
+        pool.note_submitted(c.url, sdxl(REFINER))
+        make_busy(a, 2)
+        make_busy(b, 1)
+        make_busy(c, 1)
+        # a holds the model and is within the slack: that is where the prompt goes.
+        assert pool.choose(sdxl(BASE)) == a.url
+        # Ahead of time it may only go where there is room: not now, rather than to b or c,
+        # which have room but would load another checkpoint first.
+        with pytest.raises(PoolFull):
+            pool.choose(sdxl(BASE), max_queue=1)
+        assert pool.choose(sdxl(REFINER), max_queue=1) in (b.url, c.url)
 
 
 def test_a_slack_of_zero_only_breaks_ties(a_b_c):

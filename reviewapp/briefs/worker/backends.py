@@ -44,6 +44,7 @@ def pool(name: str) -> BackendPool:
         urls,
         settings.COMFYUI_TIMEOUT,
         settings.COMFYUI_WARMUP_WORKFLOW,
+        settings.COMFYUI_AFFINITY,
         settings.COMFYUI_AFFINITY_SLACK,
         settings.POOL_STATE_PREFIX,
     )
@@ -59,6 +60,7 @@ def pool(name: str) -> BackendPool:
             state=RedisState(redis(), prefix=f"{settings.POOL_STATE_PREFIX}comfy:pool:{name}:"),
             timeout=settings.COMFYUI_TIMEOUT,
             warmup_graph=_warmup_graph(),
+            affinity=settings.COMFYUI_AFFINITY,
             affinity_slack=settings.COMFYUI_AFFINITY_SLACK,
         )
         _pools[name] = (key, built)

@@ -86,3 +86,17 @@ def test_the_warmup_workflow_setting_reaches_every_pool(settings, sim_server, tm
         built = backends.pool(name)
         assert built.warmup_graph == graph
         assert str(uuid.UUID(built.warmup_id)) == built.warmup_id
+
+
+def test_the_affinity_setting_turns_model_affinity_on_and_off(settings, sim_server):
+    # Two names of one simulator: their queues are always equal, so only affinity decides.
+    other = sim_server.url.replace("127.0.0.1", "localhost")
+    settings.COMFYUI_POOLS = {"default": (sim_server.url, other)}
+    backends.note_submitted("default", other, BASE_REFINER)
+    assert backends.pool("default").affinity is True
+    assert {backends.choose("default", BASE_REFINER) for _ in range(20)} == {other}
+    settings.COMFYUI_AFFINITY = False
+    assert backends.pool("default").affinity is False
+    # Today's shortest-queue choice: ties go either way, whatever was loaded where.
+    picks = {backends.choose("default", BASE_REFINER) for _ in range(40)}
+    assert picks == {sim_server.url, other}
