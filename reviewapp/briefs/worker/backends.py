@@ -155,12 +155,21 @@ def backend_fingerprint(client: ComfyClient, graph: dict) -> tuple[str, str]:
     return checksum(payload), version
 
 
+_redis: dict[str, Any] = {}
+
+
 def redis():
     """The Redis connection of the queues: submission locks and the pools' shared state
-    live beside the jobs they are about."""
+    live beside the jobs they are about. One client per process (django_rq builds a new
+    connection pool on every call, a TCP handshake per lock)."""
     import django_rq
 
-    return django_rq.get_connection(next(iter(settings.RQ_QUEUES)))
+    name = next(iter(settings.RQ_QUEUES))
+    key = repr(sorted(settings.RQ_QUEUES[name].items()))
+    client = _redis.get(key)
+    if client is None:
+        client = _redis[key] = django_rq.get_connection(name)
+    return client
 
 
 def note_submitted(pool_name: str, url: str, graph: Mapping[str, Any]) -> None:

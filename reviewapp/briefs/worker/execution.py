@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from comfybridge.errors import ComfyError, ParamsInvalid, RunTimeout
+from comfybridge.errors import ComfyError, ParamsInvalid, PromptLost, RunTimeout
 from comfybridge.pool import NoBackendReady
 from reviewapp.briefs.models import Generation
 from reviewapp.briefs.worker import backends, dispatch, failures, ingest, submit
@@ -104,8 +104,9 @@ def claim(generation_id: int) -> Run | None:
         run_timeout_s = version.workflow.run_timeout_s
         if generation.status in (Generation.Status.SUBMITTING, Generation.Status.RUNNING):
             # Submitted ahead by another run, or a worker died (or Redis forgot the job)
-            # while this row was in flight: follow the prompt the row names.
-            mode = "resume"
+            # while this row was in flight: follow the prompt the row names (running: its
+            # POST went through; submitting: it may not have, so look first).
+            mode = "follow" if generation.status == Generation.Status.RUNNING else "resume"
             generation.heartbeat_at = timezone.now()
             generation.save(update_fields=["heartbeat_at"])
         elif generation.prompt_id and backends.serves(generation.pool, generation.backend):
@@ -134,6 +135,17 @@ def claim(generation_id: int) -> Run | None:
     return submit.prepare(generation, graph, mode)
 
 
+def _wait(run: Run):
+    generation = run.generation
+    remaining = (generation.run_deadline - timezone.now()).total_seconds()
+    return run.client.wait(
+        str(generation.prompt_id),
+        timeout=max(1.0, min(remaining, settings.GENERATION_RUN_TIMEOUT)),
+        on_progress=ProgressWriter(generation.pk, run.graph),
+        contract=run.contract,
+    )
+
+
 def execute(run: Run) -> None:
     generation, client = run.generation, run.client
     prompt_id = str(generation.prompt_id)
@@ -149,14 +161,23 @@ def execute(run: Run) -> None:
     # While this prompt runs, keep the pool's backends fed with what waits behind it.
     dispatch.submit_ahead(generation.pool)
 
-    remaining = (generation.run_deadline - timezone.now()).total_seconds()
     try:
-        result = client.wait(
-            prompt_id,
-            timeout=max(1.0, min(remaining, settings.GENERATION_RUN_TIMEOUT)),
-            on_progress=ProgressWriter(generation.pk, run.graph),
-            contract=run.contract,
-        )
+        try:
+            result = _wait(run)
+        except PromptLost:
+            if run.mode != "follow":
+                raise
+            # A running row's prompt the backend forgot (it restarted): send it again now,
+            # as a resumed run that looked it up first would have.
+            logger.info(
+                "%s: prompt %s was lost on %s; sending it again",
+                generation,
+                prompt_id,
+                generation.backend,
+            )
+            run.mode = "resume"
+            submit.submit(run)
+            result = _wait(run)
     except RunTimeout:
         if timezone.now() < generation.run_deadline:
             raise

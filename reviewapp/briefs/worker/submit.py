@@ -37,7 +37,8 @@ class Run:
     # prefixes stamped with this prompt's nonce; uploads bind their backend names into it.
     graph: dict
     client: ComfyClient
-    # "new": submit; "resume": the row already names a prompt; look for it first.
+    # "new": submit; "resume": the row already names a prompt, look for it first;
+    # "follow": the row is running (its POST went through), follow it.
     mode: str
 
 
@@ -75,6 +76,10 @@ def submit(run: Run) -> str | None:
     the row running. Returns where the prompt was found, or None when it was sent now."""
     generation, client = run.generation, run.client
     prompt_id = str(generation.prompt_id)
+    if run.mode == "follow":
+        # Marked running after its POST went through: the backend has it, or lost it in a
+        # restart, which following it finds out (PromptLost, retried like any other).
+        return "submitted"
     with submission_lock(generation.pk):
         where = client.locate(prompt_id) if run.mode == "resume" else None
         if where is None:
