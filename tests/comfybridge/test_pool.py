@@ -13,31 +13,12 @@ from comfybridge.pool import BackendPool, BackendSpec, NoBackendReady
 from comfybridge.sim.process import SimProcess
 from tests.comfybridge.pool_helpers import (
     BASE_REFINER,
-    SLOW,
     FakeClock,
     dead_url,
     exec_count,
     make_busy,
-    make_idle,
     tiny,
 )
-
-
-@pytest.fixture(scope="module")
-def sims():
-    started = [SimProcess(args=SLOW).start() for _ in range(3)]
-    yield started
-    for sim in started:
-        sim.stop()
-
-
-@pytest.fixture
-def a_b_c(sims):
-    yield sims
-    for sim in sims:
-        if not sim.alive():
-            sim.start()
-        make_idle(sim)
 
 
 def test_it_chooses_the_backend_with_the_shortest_queue(a_b_c):

@@ -11,33 +11,16 @@ import redis as redis_lib
 
 from comfybridge.pool import BackendPool, PoolFull, model_key
 from comfybridge.poolstate import MemoryState, RedisState
-from comfybridge.sim.process import SimProcess
 from tests.comfybridge.pool_helpers import (
     BASE,
     BASE_REFINER,
     INPAINT,
     REFINER,
-    SLOW,
     FakeClock,
     make_busy,
     make_idle,
     sdxl,
 )
-
-
-@pytest.fixture(scope="module")
-def sims():
-    started = [SimProcess(args=SLOW).start() for _ in range(3)]
-    yield started
-    for sim in started:
-        sim.stop()
-
-
-@pytest.fixture
-def a_b_c(sims):
-    yield sims
-    for sim in sims:
-        make_idle(sim)
 
 
 def test_the_model_key_is_the_sorted_checkpoints_and_diffusion_models():
