@@ -118,6 +118,15 @@ def comfy(settings, sim_server):
     return sim_server
 
 
+def executions(sim) -> list[str]:
+    """The prompt ids a simulator started with ``--exec-log`` executed, in order."""
+    import json
+
+    if not sim.exec_log.exists():
+        return []
+    return [json.loads(line)["prompt_id"] for line in sim.exec_log.read_text().splitlines()]
+
+
 def run_worker(queue) -> None:
     """Run every job on the queue in this process (burst mode), like a worker would."""
     from rq import SimpleWorker

@@ -82,6 +82,13 @@ class GenerationQuerySet(models.QuerySet):
             return self.filter(brief__created_by=user)
         return self.none()
 
+    def for_update(self):
+        """Rows locked for this transaction, with the brief, version and workflow that a
+        state change reads and audits: how every status change of a generation starts."""
+        return self.select_for_update(of=("self",)).select_related(
+            "brief__workflow_version__workflow"
+        )
+
     def authored_by(self, user):
         """Generations `user` is an author of: the brief's submitter is one of every
         generation of it (also of a row made without the services), editors are listed."""

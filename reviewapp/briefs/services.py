@@ -180,11 +180,7 @@ class NotCancellable(Exception):
 def cancel_generation(generation: Generation, *, actor) -> Generation:
     """Stop a queued or running generation: its job leaves the queue, its prompt is
     removed or interrupted (targeted) on the backend, and it ends as cancelled."""
-    locked = (
-        Generation.objects.select_for_update(of=("self",))
-        .select_related("brief__workflow_version__workflow")
-        .get(pk=generation.pk)
-    )
+    locked = Generation.objects.for_update().get(pk=generation.pk)
     if not permissions.can_cancel(actor, locked):
         raise PermissionDenied("you may not cancel this generation")
     if locked.status == Generation.Status.CANCELLED:

@@ -39,11 +39,7 @@ def new_seed(old: int | None) -> int:
 
 
 def _locked(generation: Generation) -> Generation:
-    return (
-        Generation.objects.select_for_update(of=("self",))
-        .select_related("brief__workflow_version__workflow")
-        .get(pk=generation.pk)
-    )
+    return Generation.objects.for_update().get(pk=generation.pk)
 
 
 def _replay(key: uuid.UUID | None, locked: Generation, action: str, actor) -> Decision | None:

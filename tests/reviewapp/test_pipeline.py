@@ -2,7 +2,6 @@
 simulator processes that forget, fail and restart."""
 
 import contextlib
-import json
 import threading
 import uuid
 from datetime import timedelta
@@ -18,26 +17,10 @@ from reviewapp.briefs.models import Generation
 from reviewapp.briefs.worker import execution
 from reviewapp.briefs.worker.enqueue import enqueue_generation
 from reviewapp.briefs.worker.reconcile import reconcile
-from tests.conftest import run_worker
+from tests.conftest import executions, run_worker
 from tests.reviewapp.factories import submit_swatch
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sim(settings, tmp_path):
-    """A simulator of this test's own, logging every execution it starts."""
-    log = tmp_path / "exec.log"
-    with SimProcess(step_ms=0, args=("--exec-log", str(log))) as server:
-        server.exec_log = log
-        settings.COMFYUI_POOLS = {"default": (server.url,)}
-        yield server
-
-
-def executions(sim) -> list[str]:
-    if not sim.exec_log.exists():
-        return []
-    return [json.loads(line)["prompt_id"] for line in sim.exec_log.read_text().splitlines()]
 
 
 def interrupted(client, prompt_id, timeout=15.0) -> bool:

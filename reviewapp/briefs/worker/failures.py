@@ -20,13 +20,8 @@ from reviewapp.briefs.worker.enqueue import RETRY_DELAYS, enqueue_cancel
 
 
 def lock(generation_id: int) -> Generation | None:
-    """The row, locked for this transaction, with what the failure path reads of it."""
-    return (
-        Generation.objects.select_for_update(of=("self",))
-        .select_related("brief__workflow_version__workflow")
-        .filter(pk=generation_id)
-        .first()
-    )
+    """The row, locked for this transaction, or None if it is gone."""
+    return Generation.objects.for_update().filter(pk=generation_id).first()
 
 
 def overdue(generation: Generation, now: datetime) -> str | None:

@@ -46,11 +46,7 @@ def _from_epoch(seconds: float | None) -> datetime | None:
 
 def attach(generation_id: int, outputs: list[OutputImage], stored: list, result: RunResult) -> None:
     with transaction.atomic():
-        locked = (
-            Generation.objects.select_for_update(of=("self",))
-            .select_related("brief__workflow_version__workflow")
-            .get(pk=generation_id)
-        )
+        locked = Generation.objects.for_update().get(pk=generation_id)
         if locked.status != Generation.Status.RUNNING:
             logger.info("%s became %s while running; outputs not attached", locked, locked.status)
             return

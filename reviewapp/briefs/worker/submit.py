@@ -114,7 +114,7 @@ def mark_running(generation: Generation, graph: dict, client: ComfyClient) -> bo
     False when the row is no longer active (cancelled or failed meanwhile)."""
     fingerprint, comfyui_version = backends.backend_fingerprint(client, graph)
     with transaction.atomic():
-        locked = Generation.objects.select_for_update(of=("self",)).get(pk=generation.pk)
+        locked = Generation.objects.for_update().get(pk=generation.pk)
         if locked.status == Generation.Status.RUNNING:
             return True  # a resumed run, marked already
         if locked.status != Generation.Status.SUBMITTING:
@@ -127,7 +127,7 @@ def mark_running(generation: Generation, graph: dict, client: ComfyClient) -> bo
             actions.GENERATION_STARTED,
             actor=None,
             target=locked,
-            workflow_slug=generation.brief.workflow_version.workflow.slug,
+            workflow_slug=locked.brief.workflow_version.workflow.slug,
             changes={
                 "backend": locked.backend,
                 "prompt_id": str(locked.prompt_id),

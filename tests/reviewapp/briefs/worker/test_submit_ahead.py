@@ -1,32 +1,16 @@
 """A worker keeps the next prompt on its backend while it follows and ingests its own, and
 every generation still runs exactly once."""
 
-import json
-
 import pytest
 
 from comfybridge.client import ComfyClient
 from comfybridge.sim.process import SimProcess
 from reviewapp.briefs.models import Generation
 from reviewapp.briefs.worker import dispatch, execution
+from tests.conftest import executions
 from tests.reviewapp.factories import submit_swatch
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sim(settings, tmp_path, rq_queue):
-    log = tmp_path / "exec.log"
-    with SimProcess(step_ms=0, args=("--exec-log", str(log))) as server:
-        server.exec_log = log
-        settings.COMFYUI_POOLS = {"default": (server.url,)}
-        yield server
-
-
-def executions(sim) -> list[str]:
-    if not sim.exec_log.exists():
-        return []
-    return [json.loads(line)["prompt_id"] for line in sim.exec_log.read_text().splitlines()]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rq_queue")]
 
 
 def queued(operator, n):
