@@ -184,6 +184,14 @@ IMAGE_MAX_PIXELS = envint("IMAGE_MAX_PIXELS", 64 * 1024 * 1024)
 # (for one-person teams).
 ALLOW_SELF_REVIEW = envbool("ALLOW_SELF_REVIEW", False)
 
+# How long a reviewer may undo their last decision. Whatever acts on a decision outside
+# the app (webhooks, exports) waits until this has passed (Generation.objects.settled()).
+DECISION_UNDO_S = envint("DECISION_UNDO_S", 10)
+# How long opening an image for review holds it for that reviewer (renewed while the
+# page stays open, released on a decision or when the page is left). Others' "next"
+# skips it, and their decisions on it are refused.
+REVIEW_CLAIM_S = envint("REVIEW_CLAIM_S", 120)
+
 # The audit trail's MAC key: a secret kept outside the database (unlike SECRET_KEY's
 # uses, losing it to a database reader is what it guards against), so a person with
 # database access cannot rewrite the trail. Keep it: rows sealed with one key verify

@@ -8,6 +8,7 @@ from reviewapp.accounts.views import SignInView, login_only
 from reviewapp.audit import views as audit_views
 from reviewapp.briefs import views as brief_views
 from reviewapp.catalog import views as catalog_views
+from reviewapp.review import decide as review_decide
 from reviewapp.review import views as review_views
 
 
@@ -36,17 +37,23 @@ urlpatterns = [
     path("assets/<int:pk>/", brief_views.asset_file, name="asset_file"),
     path("assets/<int:pk>/thumb/", brief_views.asset_thumbnail, name="asset_thumbnail"),
     path("review/", review_views.queue, name="review_queue"),
-    path("review/bulk/", review_views.bulk_decide, name="review_bulk"),
+    path("review/next/", review_views.review_next, name="review_next"),
+    path("review/bulk/", review_decide.bulk_decide, name="review_bulk"),
     path("generations/<int:pk>/", review_views.generation_detail, name="generation_detail"),
     path("generations/<int:pk>/cancel/", brief_views.generation_cancel, name="generation_cancel"),
-    path("generations/<int:pk>/approve/", review_views.approve, name="generation_approve"),
-    path("generations/<int:pk>/reject/", review_views.reject, name="generation_reject"),
-    path("generations/<int:pk>/regenerate/", review_views.regenerate, name="generation_regenerate"),
+    path("generations/<int:pk>/approve/", review_decide.approve, name="generation_approve"),
+    path("generations/<int:pk>/reject/", review_decide.reject, name="generation_reject"),
+    path(
+        "generations/<int:pk>/regenerate/", review_decide.regenerate, name="generation_regenerate"
+    ),
     path(
         "generations/<int:pk>/regenerate/edit/",
-        review_views.regenerate_edit,
+        review_decide.regenerate_edit,
         name="generation_regenerate_edit",
     ),
+    path("generations/<int:pk>/claim/", review_decide.claim, name="generation_claim"),
+    path("generations/<int:pk>/release/", review_decide.release, name="generation_release"),
+    path("decisions/<int:pk>/undo/", review_decide.undo, name="decision_undo"),
     path(
         "generations/<int:pk>/compare/<int:other>/",
         review_views.compare,

@@ -39,6 +39,12 @@ def can_review(user) -> bool:
     return has_role(user, roles.REVIEWER)
 
 
+def can_view_queue(user) -> bool:
+    """The review queue and its navigation: reviewers to decide, auditors to read (they
+    get no decision controls; can_decide and can_regenerate say no to them)."""
+    return can_review(user) or has_role(user, roles.AUDITOR)
+
+
 def can_manage_workflows(user) -> bool:
     return has_role(user, roles.WORKFLOW_ADMIN)
 

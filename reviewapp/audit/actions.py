@@ -10,7 +10,8 @@ GENERATION_FAILED = "generation.failed"
 GENERATION_CANCELLED = "generation.cancelled"
 GENERATION_APPROVAL = "generation.approval"  # one of N approvals, not yet approved
 GENERATION_APPROVED = "generation.approved"
-GENERATION_REJECTED = "generation.rejected"
+GENERATION_REJECTED = "generation.rejected"  # also a regenerate of an image awaiting review
+GENERATION_DECISION_REVERSED = "generation.decision_reversed"  # an undo
 
 # Workflows
 WORKFLOW_CREATED = "workflow.created"

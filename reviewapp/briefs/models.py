@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -90,12 +91,24 @@ class GenerationQuerySet(models.QuerySet):
         )
 
     def authored_by(self, user):
-        """Generations `user` is an author of: the brief's submitter is one of every
-        generation of it (also of a row made without the services), editors are listed."""
-        return self.filter(Q(brief__created_by=user) | Q(pk__in=_authored_ids(user)))
+        return self.filter(authored_q(user))
 
     def not_authored_by(self, user):
-        return self.exclude(brief__created_by=user).exclude(pk__in=_authored_ids(user))
+        return self.exclude(authored_q(user))
+
+    def settled(self, now=None):
+        """Decided (approved or rejected) longer ago than the undo window: what anything
+        acting on a decision outside the app (webhooks, exports) may act on. A decision
+        still inside DECISION_UNDO_S may yet be reversed."""
+        cutoff = (now or timezone.now()) - timedelta(seconds=settings.DECISION_UNDO_S)
+        return self.filter(status__in=Generation.DECIDED, decided_at__lte=cutoff)
+
+
+def authored_q(user) -> Q:
+    """Generations `user` is an author of: the brief's submitter is one of every
+    generation of it (also of a row made without the services), editors are listed.
+    The one place this is written as a query."""
+    return Q(brief__created_by=user) | Q(pk__in=_authored_ids(user))
 
 
 def _authored_ids(user):
@@ -123,6 +136,7 @@ class Generation(models.Model):
     STARTED = frozenset({Status.SUBMITTING, Status.RUNNING})
     TERMINAL = frozenset({Status.APPROVED, Status.REJECTED, Status.FAILED, Status.CANCELLED})
     DECIDABLE = frozenset({Status.AWAITING_REVIEW})
+    DECIDED = frozenset({Status.APPROVED, Status.REJECTED})
     REGENERABLE = frozenset(
         {Status.AWAITING_REVIEW, Status.REJECTED, Status.APPROVED, Status.FAILED}
     )
@@ -133,8 +147,10 @@ class Generation(models.Model):
         Status.SUBMITTING: {Status.RUNNING, Status.QUEUED, Status.FAILED, Status.CANCELLED},
         Status.RUNNING: {Status.AWAITING_REVIEW, Status.QUEUED, Status.FAILED, Status.CANCELLED},
         Status.AWAITING_REVIEW: {Status.APPROVED, Status.REJECTED},
-        Status.APPROVED: set(),
-        Status.REJECTED: set(),
+        # -> AWAITING_REVIEW: the decision that ended the review was reversed (undo),
+        # only through mark_reopened().
+        Status.APPROVED: {Status.AWAITING_REVIEW},
+        Status.REJECTED: {Status.AWAITING_REVIEW},
         Status.FAILED: set(),
         Status.CANCELLED: set(),
     }
@@ -186,6 +202,9 @@ class Generation(models.Model):
     execution_started_at = models.DateTimeField(null=True, blank=True)
     execution_ended_at = models.DateTimeField(null=True, blank=True)
     ingested_at = models.DateTimeField(null=True, blank=True)
+    # When the review ended (approved or rejected); cleared when that decision is
+    # reversed. Outside consumers act only once it is older than the undo window.
+    decided_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = GenerationQuerySet.as_manager()
@@ -274,6 +293,8 @@ class Generation(models.Model):
 
     def mark_awaiting_review(self, *, execution_started_at=None, execution_ended_at=None) -> None:
         """Outputs stored; the execution span is the backend's own (from its history)."""
+        if self.status != self.Status.RUNNING:
+            raise IllegalTransition(f"{self}: only a running generation is ingested")
         self._move(self.Status.AWAITING_REVIEW)
         self.progress = 1.0
         self.progress_text = ""
@@ -313,9 +334,18 @@ class Generation(models.Model):
 
     def mark_approved(self) -> None:
         self._move(self.Status.APPROVED)
+        self.decided_at = timezone.now()
 
     def mark_rejected(self) -> None:
         self._move(self.Status.REJECTED)
+        self.decided_at = timezone.now()
+
+    def mark_reopened(self) -> None:
+        """Back to review: the decision that approved or rejected it was reversed."""
+        if self.status not in self.DECIDED:
+            raise IllegalTransition(f"{self}: only a decided generation is reopened")
+        self._move(self.Status.AWAITING_REVIEW)
+        self.decided_at = None
 
 
 class Asset(models.Model):

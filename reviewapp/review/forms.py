@@ -33,6 +33,9 @@ class QueueFilterForm(DateRangeFilterForm):
         error_messages=INVALID_CHOICE,
     )
 
+    # "Next" from this image: where to look on from (and whose claim to give back).
+    after = forms.IntegerField(required=False, min_value=1, max_value=ID_MAX, label="After")
+
     def order_by(self) -> tuple[str, ...]:
         return QUEUE_SORTS[self.cleaned_data.get("sort") or "oldest"]
 

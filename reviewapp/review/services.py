@@ -1,5 +1,15 @@
 """Review decisions. Each is atomic, checks permission, and writes its audit event.
 
+The rules, in one place:
+- approve / reject end the review (the last of N approvals ends it); regenerating an
+  image that awaits review ends it too, as a rejection with the reason "regenerated"
+  linking the child; regenerating a decided or failed one ("run again") changes nothing
+  on it.
+- A decision on an image another reviewer holds (claims.py) is refused with their name.
+- A reviewer may undo their own last decision within DECISION_UNDO_S: a new `undo` row
+  marks it reversed, and an image whose review it ended awaits review again (a
+  regenerate's child is cancelled, if it has not started).
+
 Every decision takes an optional idempotency key (sent with the form that made it):
 the same key twice returns the first result instead of deciding twice. The key is looked
 up only after the permission check, and only answers for the decision it made.
@@ -13,15 +23,21 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from reviewapp.accounts import permissions
 from reviewapp.audit import actions
 from reviewapp.audit.services import record
 from reviewapp.briefs.models import Generation
-from reviewapp.briefs.services import create_child_generation
+from reviewapp.briefs.services import cancel_generation, create_child_generation
+from reviewapp.review import claims
 from reviewapp.review.errors import DecisionRefused
 from reviewapp.review.models import Decision
 from reviewapp.review.reasons import clean_reason_and_tags
+
+# The reason recorded when a regenerate ends an image's review.
+REGENERATED = "regenerated"
 
 SEED_MAX = 2147483647
 
@@ -59,6 +75,8 @@ def _replay(key: uuid.UUID | None, locked: Generation, action: str, actor) -> De
         raise DecisionRefused(
             "this form was already used for another decision; reload the page and try again"
         )
+    if done.is_reversed:
+        raise DecisionRefused("this form's decision was undone; reload the page to decide again")
     return done
 
 
@@ -90,10 +108,23 @@ def _audit(locked: Generation, actor, old_status: str, **extra) -> None:
     )
 
 
+def _standing(generation: Generation, action: str):
+    return generation.decisions.filter(action=action, reversed_by__isnull=True)
+
+
+def _refuse_unless_awaiting(locked: Generation) -> None:
+    if locked.status not in Generation.DECIDABLE:
+        raise DecisionRefused(
+            f"{locked} is {locked.get_status_display().lower()}; "
+            "only images awaiting review can be decided"
+        )
+
+
 def counted_approvals(generation: Generation) -> int:
-    """Approvals from distinct non-authors: one given before someone became an author
-    (or while ALLOW_SELF_REVIEW was on) is not a second pair of eyes now."""
-    approvals = generation.decisions.filter(action=Decision.Action.APPROVE)
+    """Standing approvals from distinct non-authors: one given before someone became an
+    author (or while ALLOW_SELF_REVIEW was on) is not a second pair of eyes now, and
+    one that was undone is none at all."""
+    approvals = _standing(generation, Decision.Action.APPROVE)
     if not settings.ALLOW_SELF_REVIEW:
         approvals = approvals.exclude(actor__in=generation.authors.all())
     return approvals.values("actor").distinct().count()
@@ -112,23 +143,26 @@ def approve(generation: Generation, *, actor, key: uuid.UUID | None = None) -> D
         raise PermissionDenied("you may not decide on this generation")
     if (done := _replay(key, locked, Decision.Action.APPROVE, actor)) is not None:
         return done
-    mine = locked.decisions.filter(action=Decision.Action.APPROVE, actor=actor).first()
+    mine = _standing(locked, Decision.Action.APPROVE).filter(actor=actor).first()
     if mine is not None:
         return mine  # a second click is not a second approval
-    if locked.status not in Generation.DECIDABLE:
-        raise DecisionRefused(
-            f"{locked} is {locked.get_status_display().lower()}; "
-            "only images awaiting review can be decided"
-        )
-    decision = _create_decision(
-        generation=locked, action=Decision.Action.APPROVE, actor=actor, idempotency_key=key
-    )
-    approvals = counted_approvals(locked)
+    _refuse_unless_awaiting(locked)
+    claims.refuse_if_held_by_other(locked, actor)
+    # can_decide held, so this approval counts: it is the one after those standing.
+    approvals = counted_approvals(locked) + 1
     needed = approvals_needed(locked)
+    decision = _create_decision(
+        generation=locked,
+        action=Decision.Action.APPROVE,
+        actor=actor,
+        idempotency_key=key,
+        ended_review=approvals >= needed,
+    )
     old = locked.status
-    if approvals >= needed:
+    if decision.ended_review:
         locked.mark_approved()
         locked.save()
+    claims.end(locked)
     _audit(locked, actor, old, approvals=f"{approvals}/{needed}")
     return decision
 
@@ -150,14 +184,11 @@ def reject(
         return done
     reason, tags = clean_reason_and_tags(reason, tags)
     if locked.status == Generation.Status.REJECTED:
-        existing = locked.decisions.filter(action=Decision.Action.REJECT).first()
+        existing = _standing(locked, Decision.Action.REJECT).first()
         if existing is not None and existing.actor_id == actor.pk:
             return existing
-    if locked.status not in Generation.DECIDABLE:
-        raise DecisionRefused(
-            f"{locked} is {locked.get_status_display().lower()}; "
-            "only images awaiting review can be decided"
-        )
+    _refuse_unless_awaiting(locked)
+    claims.refuse_if_held_by_other(locked, actor)
     old = locked.status
     locked.mark_rejected()
     locked.save()
@@ -168,7 +199,9 @@ def reject(
         tags=tags,
         actor=actor,
         idempotency_key=key,
+        ended_review=True,
     )
+    claims.end(locked)
     _audit(locked, actor, old, reason=reason, tags=tags)
     return decision
 
@@ -178,7 +211,12 @@ def regenerate(
     generation: Generation, *, actor, params: dict | None = None, key: uuid.UUID | None = None
 ) -> Generation:
     """A child generation: the same parameters with a new seed, or edited parameters
-    (validated again against the version the brief pinned)."""
+    (validated again against the version the brief pinned).
+
+    On an image awaiting review this is its decision: it is rejected with the reason
+    "regenerated", its pending approvals end with it (named in the audit event), and
+    the child takes its place in the queue once it has run. A decided or failed image
+    is run again and keeps its status."""
     locked = _locked(generation)
     if not permissions.can_regenerate(actor, locked):
         raise PermissionDenied("you may not regenerate this generation")
@@ -188,19 +226,144 @@ def regenerate(
         return done.child
     if locked.status not in Generation.REGENERABLE:
         raise DecisionRefused(f"{locked} is still {locked.get_status_display().lower()}")
+    ends_review = locked.status in Generation.DECIDABLE
+    if ends_review:
+        claims.refuse_if_held_by_other(locked, actor)
     if params is None:
         params = dict(locked.params)
         if has_seed(locked):
             params["seed"] = new_seed(locked.params.get("seed"))
     child = create_child_generation(locked, params, actor=actor)
+    changes = {
+        name: [locked.params.get(name), value]
+        for name, value in child.params.items()
+        if locked.params.get(name) != value
+    }
     _create_decision(
         generation=locked,
         action=Decision.Action.REGENERATE,
+        reason=REGENERATED if ends_review else "",
+        changes=changes,
         child=child,
         actor=actor,
         idempotency_key=key,
+        ended_review=ends_review,
     )
+    if ends_review:
+        pending = list(
+            _standing(locked, Decision.Action.APPROVE)
+            .order_by("created_at", "id")
+            .values_list("actor__username", flat=True)
+        )
+        old = locked.status
+        locked.mark_rejected()
+        locked.save()
+        claims.end(locked)
+        _audit(
+            locked,
+            actor,
+            old,
+            reason=REGENERATED,
+            child=child.pk,
+            changed=changes,
+            ended_approvals=pending,
+        )
     return child
+
+
+def last_decision(actor) -> Decision | None:
+    """The actor's most recent decision that stands (an undo is not a decision)."""
+    return (
+        Decision.objects.filter(actor=actor, reversed_by__isnull=True)
+        .exclude(action=Decision.Action.UNDO)
+        .select_related("generation", "child")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def undo_seconds_left(decision: Decision) -> float:
+    elapsed = (timezone.now() - decision.created_at).total_seconds()
+    return settings.DECISION_UNDO_S - elapsed
+
+
+def undoable(actor) -> Decision | None:
+    """The decision `actor` may still undo (their last, inside the window), if any."""
+    if not actor.is_authenticated:
+        return None
+    decision = last_decision(actor)
+    return decision if decision is not None and undo_seconds_left(decision) > 0 else None
+
+
+@transaction.atomic
+def undo(decision: Decision, *, actor) -> Decision:
+    """Reverse `actor`'s own last decision, within DECISION_UNDO_S of making it.
+
+    Writes an `undo` decision that the reversed one points to (both stay); an image
+    whose review the decision ended awaits review again (the one transition back,
+    Generation.mark_reopened); a regenerate's child is cancelled, and refused if it has
+    started. Only the latest decision on the image can be undone."""
+    locked = _locked(decision.generation)
+    decision = Decision.objects.select_for_update().get(pk=decision.pk)
+    if decision.actor_id != actor.pk:
+        raise PermissionDenied("only the reviewer who made a decision may undo it")
+    if decision.action == Decision.Action.UNDO:
+        raise DecisionRefused("an undo cannot be undone; decide again instead")
+    if decision.reversed_by_id is not None:
+        return Decision.objects.get(pk=decision.reversed_by_id)  # a double press
+    last = last_decision(actor)
+    if last is not None and last.pk != decision.pk:
+        raise DecisionRefused(
+            f"only your last decision can be undone; you have decided on {last.generation} since"
+        )
+    window = settings.DECISION_UNDO_S
+    if undo_seconds_left(decision) <= 0:
+        raise DecisionRefused(
+            f"the {window}-second undo window has passed; decide on {locked} again instead"
+        )
+    after = Q(created_at__gt=decision.created_at) | Q(
+        created_at=decision.created_at, id__gt=decision.pk
+    )
+    later = (
+        locked.decisions.filter(after, reversed_by__isnull=True)
+        .exclude(action=Decision.Action.UNDO)
+        .select_related("actor")
+        .first()
+    )
+    if later is not None:
+        raise DecisionRefused(
+            f"{later.actor.get_username()} has decided on {locked} since; "
+            "your decision can no longer be undone"
+        )
+    extra = {}
+    if decision.action == Decision.Action.REGENERATE and decision.child_id is not None:
+        child = _locked(decision.child)
+        if child.status not in (Generation.Status.QUEUED, Generation.Status.CANCELLED):
+            raise DecisionRefused(
+                f"{child} has already started on a backend; decide on it when it is ready"
+            )
+        if child.status == Generation.Status.QUEUED:
+            cancel_generation(child, actor=actor)
+        extra["child_cancelled"] = child.pk
+    reversal = Decision.objects.create(generation=locked, action=Decision.Action.UNDO, actor=actor)
+    decision.reversed_by = reversal
+    decision.save(update_fields=["reversed_by"])
+    old = locked.status
+    if decision.ended_review and locked.status in Generation.DECIDED:
+        locked.mark_reopened()
+        locked.save()
+    record(
+        actions.GENERATION_DECISION_REVERSED,
+        actor=actor,
+        target=locked,
+        workflow_slug=locked.brief.workflow_version.workflow.slug,
+        changes={
+            "status": [old, locked.status],
+            "reversed": {"decision": decision.pk, "action": decision.action},
+            **extra,
+        },
+    )
+    return reversal
 
 
 def bulk_decide(

@@ -51,11 +51,11 @@ def test_operator_submits_and_reviewer_decides(
     page.fill("#reason", "orange is off-brand")
     page.click("#reject-form button.danger")
     expect(page.locator(".messages")).to_contain_text("rejected")
-    expect(page.locator(".messages")).to_contain_text("The queue is empty")
+    expect(page.locator(".messages")).to_contain_text("Nothing left for you in this queue")
     page.goto(detail_url)
     screenshot("generation_rejected")
 
     page.click("text=Run again")
-    expect(page.locator(".messages")).to_contain_text("Regenerating as")
+    expect(page.locator(".messages")).to_contain_text("Running again as")
     child = Generation.objects.get(parent__isnull=False)
     assert child.status == Generation.Status.QUEUED

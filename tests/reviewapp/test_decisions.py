@@ -102,8 +102,11 @@ def test_regenerate_with_edited_parameters_is_validated_again(
     assert response.status_code == 200 and "width" in response.context["form"].errors
     response = client.post(url, {"color": "#00ff00", "width": "128", "height": "64"})
     child = Generation.objects.get(parent=generation)
-    assert response.url == reverse("generation_detail", args=[child.pk])
     assert child.params["color"] == 0x00FF00 and child.params["width"] == 128
+    # It was the image's decision: the reviewer goes on, here to the (now empty) queue.
+    assert response.url == reverse("review_queue")
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.REJECTED
 
 
 def test_compare_shows_two_generations_of_one_brief(client, operator, reviewer, workflows):

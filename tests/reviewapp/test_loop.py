@@ -105,7 +105,10 @@ def test_regenerate_runs_a_child_with_a_new_seed(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("generation_regenerate", args=[parent.pk]))
     child = Generation.objects.get(parent=parent)
-    assert response.url == reverse("generation_detail", args=[child.pk])
+    # Regenerating is the parent's decision: the reviewer goes on (to the empty queue).
+    assert response.url == reverse("review_queue")
+    parent.refresh_from_db()
+    assert parent.status == Generation.Status.REJECTED
     assert child.params["seed"] != 12
     assert {k: v for k, v in child.params.items() if k != "seed"} == {
         k: v for k, v in parent.params.items() if k != "seed"

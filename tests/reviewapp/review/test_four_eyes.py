@@ -129,9 +129,8 @@ def test_the_next_awaiting_image_skips_what_the_reviewer_authored(
     client, operator, editor, workflows
 ):
     first = awaiting_generation(operator)
-    edited = awaiting(
-        services.regenerate(first, actor=editor, params={**first.params, "width": 96})
-    )
+    root = awaiting_generation(operator)
+    edited = awaiting(services.regenerate(root, actor=editor, params={**root.params, "width": 96}))
     last = awaiting_generation(operator)
     client.login(username=editor.username, password=PASSWORD)
     response = client.post(reverse("generation_approve", args=[first.pk]))
