@@ -71,7 +71,8 @@ def seed(users, n: int = GENERATIONS) -> dict:
                                params=briefs[0].params)  # fmt: skip
     Generation.objects.create(brief=one, params=one.params, created_by=operator,
                               status="awaiting_review")  # fmt: skip
-    return {"big_brief": big.pk, "brief": small.pk, "one_brief": one.pk}
+    middle = gens[len(gens) // 2 - (len(gens) // 2) % 5].pk  # awaiting review (STATUSES)
+    return {"big_brief": big.pk, "brief": small.pk, "one_brief": one.pk, "middle": middle}
 
 
 @contextmanager
@@ -79,6 +80,11 @@ def page_size(module: str, per_page: int | None):
     """Run the view with its Paginator at another page size (None: as shipped)."""
     if per_page is None:
         yield
+        return
+
+    if module == "reviewapp.review.views":  # a CappedPaginator of PER_PAGE
+        with mock.patch(f"{module}.PER_PAGE", per_page):
+            yield
         return
 
     def sized(object_list, _per_page, *args, **kwargs):
@@ -120,6 +126,13 @@ def run(users, reps: int = 30) -> list[dict]:
         clients[role].force_login(users[role])
     pages = [
         ("review_queue", roles.REVIEWER, "/review/", "reviewapp.review.views", 48),
+        (
+            "review_queue_any",
+            roles.REVIEWER,
+            "/review/?status=all&sort=newest",
+            "reviewapp.review.views",
+            48,
+        ),
         ("brief_list", roles.OPERATOR, "/briefs/", "reviewapp.briefs.views", 25),
         ("audit", roles.AUDITOR, "/audit/", "reviewapp.audit.views", 50),
     ]
@@ -128,9 +141,15 @@ def run(users, reps: int = 30) -> list[dict]:
         full = measure(clients[role], url, reps)
         with page_size(module, 5):
             small = measure(clients[role], url, max(5, reps // 3))
-        deep = measure(clients[role], url + "?page=500", max(5, reps // 3))
+        deep_url = url + ("&" if "?" in url else "?") + "page=500"
+        deep = measure(clients[role], deep_url, max(5, reps // 3))
         lines.append(_line(name, url, full, {"page_size": shipped, **full},
                            {"page_size": 5, **small}, deep))  # fmt: skip
+    # An image's page inside the queue (reviewer): its claim, position ("n of 1,000+"),
+    # next and previous under a filter and sort, in the middle of 40,000 awaiting review.
+    image = f"/generations/{ids['middle']}/?status=awaiting_review&sort=newest"
+    in_queue = measure(clients[roles.REVIEWER], image, reps)
+    lines.append(_line("generation_in_queue", image, in_queue, in_queue, in_queue, None))
     detail = f"/briefs/{ids['big_brief']}/"
     full = measure(clients[roles.OPERATOR], detail, reps)
     five = measure(clients[roles.OPERATOR], f"/briefs/{ids['brief']}/", max(5, reps // 3))

@@ -37,9 +37,11 @@ class Count:
         return f"{self.value:,}+" if self.more else f"{self.value:,}"
 
 
-def capped_count(queryset, cap: int = COUNT_CAP) -> Count:
+def capped_count(queryset, cap: int | None = None) -> Count:
     """COUNT over at most cap + 1 rows (a LIMIT in a subquery), however big the table."""
-    n = queryset[: cap + 1].count()
+    cap = COUNT_CAP if cap is None else cap
+    # Without ORDER BY: any cap + 1 rows will do, so the database picks the cheapest.
+    n = queryset.order_by()[: cap + 1].count()
     return Count(min(n, cap), n > cap)
 
 
@@ -47,8 +49,9 @@ class CappedPaginator(Paginator):
     """A Paginator that counts only as far as a few pages past the one asked for (and
     at least COUNT_CAP rows): "Page 3 of 21+" instead of a COUNT over every row."""
 
-    def __init__(self, object_list, per_page, *, page_hint: int = 1, cap: int = COUNT_CAP):
+    def __init__(self, object_list, per_page, *, page_hint: int = 1, cap: int | None = None):
         super().__init__(object_list, per_page)
+        cap = COUNT_CAP if cap is None else cap
         # A page number past the table (or past any integer SQL takes) asks no more.
         self.limit = max(cap, per_page * (min(page_hint, 10**6) + 4))
         self.more = False

@@ -18,7 +18,14 @@ from reviewapp.briefs.models import Brief, Generation
 from reviewapp.catalog.models import Workflow
 from reviewapp.review import claims, services
 from reviewapp.review.lineage import lineage_tree, param_changes
-from reviewapp.review.queue import PER_PAGE, CappedPaginator, ReviewQueue, capped_count
+from reviewapp.review.queue import (
+    COUNT_CAP,
+    PER_PAGE,
+    CappedPaginator,
+    Count,
+    ReviewQueue,
+    capped_count,
+)
 
 
 def in_queue(name: str, queue: ReviewQueue, *args):
@@ -55,7 +62,11 @@ def queue(request):
     holders = claims.holders(g.pk for g in page.object_list)
     for generation in page.object_list:
         generation.holder = holders.get(generation.pk)
-    awaiting = capped_count(Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW))
+    if rq.valid and not rq.form.is_filtered() and paginator.limit == COUNT_CAP:
+        # Everything awaiting review, counted to the same cap: do not count it twice.
+        awaiting = Count(paginator.count, paginator.more)
+    else:
+        awaiting = capped_count(Generation.objects.filter(status=Generation.Status.AWAITING_REVIEW))
     # One indexed lookup per user, not a DISTINCT over every generation.
     submitters = (
         get_user_model()
