@@ -535,6 +535,8 @@ def run(cfg: Config) -> int:
             "generations": m["total"],
             "awaiting_review": counts.get("awaiting_review", 0),
             "failed": counts.get("failed", 0),
+            # Regenerating an image that awaits review is its decision: rejected.
+            "rejected": counts.get("rejected", 0),
             "lost": m["lost"],
             "stuck": m["stuck"],
             "duplicate_assets": m["duplicate_assets"],

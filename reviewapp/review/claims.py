@@ -98,10 +98,9 @@ def refuse_if_held_by_other(locked: Generation, actor) -> None:
     `actor` or nobody. Called by every decision, under the generation's row lock."""
     claim = live_claim(locked)
     if claim is not None and claim.holder_id != actor.pk:
-        seconds = max(0, int((timezone.now() - claim.claimed_at).total_seconds()))
         raise DecisionRefused(
-            f"{claim.holder.get_username()} is reviewing {locked} (opened {seconds} s ago); "
-            "pick another image"
+            f"{claim.holder.get_username()} is reviewing {locked} "
+            f"(opened {claim.opened_ago} ago); pick another image"
         )
 
 

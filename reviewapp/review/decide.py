@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
@@ -41,6 +42,12 @@ def _back_to(request, generation):
     )
 
 
+def _done(request, text: str) -> None:
+    """Confirm a decision, unless the undo bar the next page shows says it already."""
+    if settings.DECISION_UNDO_S <= 0:
+        messages.success(request, text)
+
+
 def _after_decision(request, generation, *, then=None):
     """A reviewer goes straight on to the next image of their queue (triage is a flow);
     anyone else, or "stay", to `then` (default: the image decided on)."""
@@ -60,9 +67,14 @@ def approve(request, pk):
         return _back_to(request, generation)
     generation.refresh_from_db()
     if generation.status == Generation.Status.APPROVED:
-        messages.success(request, f"#{generation.pk} approved.")
+        _done(request, f"#{generation.pk} approved.")
     else:
-        messages.success(request, f"#{generation.pk}: your approval is recorded.")
+        approvals = services.counted_approvals(generation)
+        needed = services.approvals_needed(generation)
+        messages.info(
+            request,
+            f"#{generation.pk}: your approval is recorded ({approvals} of {needed} needed).",
+        )
     return _after_decision(request, generation)
 
 
@@ -81,7 +93,7 @@ def reject(request, pk):
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
         return _back_to(request, generation)
-    messages.success(request, f"#{generation.pk} rejected.")
+    _done(request, f"#{generation.pk} rejected.")
     return _after_decision(request, generation)
 
 
@@ -89,11 +101,7 @@ def _regenerated(request, generation, child, detail: str):
     """Where a regenerate leads: on through the queue when it was the image's decision,
     else to the child, which is running again."""
     if child.created_by_decision.ended_review:
-        messages.success(
-            request,
-            f"#{generation.pk} regenerated as #{child.pk}{detail}; "
-            "it joins the queue when it has run.",
-        )
+        _done(request, f"#{generation.pk} regenerated as #{child.pk}{detail}.")
         return _after_decision(request, generation, then=child)
     messages.success(request, f"Running again as #{child.pk}{detail}.")
     return _back_to(request, child)
@@ -178,7 +186,7 @@ def undo(request, pk):
         messages.error(request, str(exc))
         return _back_to(request, generation)
     generation.refresh_from_db()
-    done = f"Undone: your {decision.get_action_display().lower()} decision on #{generation.pk}"
+    done = f"Undone: your {decision.noun} of #{generation.pk}"
     if decision.action == Decision.Action.REGENERATE and decision.child_id:
         done += f" (#{decision.child_id} cancelled)"
     if generation.status == Generation.Status.AWAITING_REVIEW:

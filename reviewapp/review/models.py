@@ -74,6 +74,19 @@ class Decision(models.Model):
     def is_reversed(self) -> bool:
         return self.reversed_by_id is not None
 
+    @property
+    def noun(self) -> str:
+        """ "approval", "rejection", "regeneration", "undo": for sentences."""
+        return _NOUNS[self.action]
+
+
+_NOUNS = {
+    Decision.Action.APPROVE: "approval",
+    Decision.Action.REJECT: "rejection",
+    Decision.Action.REGENERATE: "regeneration",
+    Decision.Action.UNDO: "undo",
+}
+
 
 class Claim(models.Model):
     """A reviewer has this generation open: a lease that ends at `expires_at` unless the
@@ -96,3 +109,9 @@ class Claim(models.Model):
 
     def is_live(self, now=None) -> bool:
         return self.expires_at > (now or timezone.now())
+
+    @property
+    def opened_ago(self) -> str:
+        """How long ago it was opened: "12 s", "4 min"."""
+        seconds = max(0, int((timezone.now() - self.claimed_at).total_seconds()))
+        return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min"

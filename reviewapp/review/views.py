@@ -134,7 +134,7 @@ def generation_detail(request, pk):
         claim = claims.open_for_review(generation, actor=user)
     held_by_other = claim is not None and claim.holder_id != user.pk
     nxt = rq.next_for(generation) if rq else None
-    decisions = generation.decisions.select_related("actor", "child", "reversed_by")
+    decisions = generation.decisions.select_related("actor", "child", "reversed_by", "reverses")
     approvals = [d for d in decisions if d.action == "approve" and not d.is_reversed]
     decidable = generation.status in Generation.DECIDABLE
     can_decide = decidable and permissions.can_decide(user, generation)

@@ -55,7 +55,7 @@ def test_a_reviewer_clears_twenty_with_the_keyboard_alone(
             page.keyboard.type("colour too dark")
             page.keyboard.press("Enter")
         if i < 19:
-            expect(page.locator(".messages")).to_contain_text(re.compile("approved|rejected"))
+            expect(page.locator("#undo")).to_contain_text(re.compile("You (approved|rejected)"))
     expect(page.locator(".messages")).to_contain_text("Nothing left for you in this queue")
     screenshot("review_queue_empty")
     assert Generation.objects.filter(status="approved").count() == 10
@@ -76,7 +76,7 @@ def test_j_and_k_move_between_items_and_g_regenerates_and_compare_works(
     page.keyboard.press("k")
     expect(page).to_have_url(re.compile(f"/generations/{first.pk}/$"))
     page.keyboard.press("g")
-    expect(page.locator(".messages")).to_contain_text("regenerated as")
+    expect(page.locator("#undo")).to_contain_text(f"You regenerated #{first.pk} as #")
     child = Generation.objects.get(parent=first)
     run_worker(rq_queue)
     page.goto(f"{live_server.url}/generations/{child.pk}/")

@@ -50,7 +50,7 @@ def test_operator_submits_and_reviewer_decides(
     detail_url = page.url
     page.fill("#reason", "orange is off-brand")
     page.click("#reject-form button.danger")
-    expect(page.locator(".messages")).to_contain_text("rejected")
+    expect(page.locator("#undo")).to_contain_text("You rejected")
     expect(page.locator(".messages")).to_contain_text("Nothing left for you in this queue")
     page.goto(detail_url)
     screenshot("generation_rejected")

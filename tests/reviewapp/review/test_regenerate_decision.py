@@ -117,4 +117,5 @@ def test_g_goes_on_to_the_next_image_and_says_where_the_child_is(
     response = client.post(reverse("generation_regenerate", args=[first.pk]), follow=True)
     child = Generation.objects.get(parent=first)
     assert response.redirect_chain[-1][0] == reverse("generation_detail", args=[second.pk])
-    assert f"#{first.pk} regenerated as #{child.pk}" in response.content.decode()
+    page = response.content.decode()
+    assert "You regenerated" in page and f"#{first.pk}</a> as #{child.pk}" in page
