@@ -182,3 +182,34 @@ def test_someone_elses_decision_cannot_be_undone_over_http(client, operator, rev
     assert client.post(reverse("decision_undo", args=[decision.pk])).status_code == 404
     generation.refresh_from_db()
     assert generation.status == Generation.Status.APPROVED
+
+
+def test_the_migrations_fill_in_decisions_made_before_undo_existed(operator, reviewer, workflows):
+    import importlib
+
+    from django.apps import apps
+
+    workflow = workflows["color_swatch"]
+    workflow.required_approvals = 2
+    workflow.save()
+    approved, rejected, pending = (awaiting_generation(operator) for _ in range(3))
+    services.approve(approved, actor=reviewer)
+    services.approve(approved, actor=make_user("second", "reviewer"))
+    services.reject(rejected, actor=reviewer, reason="blurry")
+    services.approve(pending, actor=reviewer)
+    # As rows stood before the fields existed.
+    Decision.objects.update(ended_review=False)
+    Generation.objects.update(decided_at=None)
+    importlib.import_module(
+        "reviewapp.briefs.migrations.0008_generation_decided_at"
+    ).fill_decided_at(apps, None)
+    importlib.import_module(
+        "reviewapp.review.migrations.0002_undo_and_claims"
+    ).mark_decisions_that_ended_review(apps, None)
+    last = Decision.objects.filter(generation=approved).order_by("-created_at", "-id")
+    assert [d.ended_review for d in last] == [True, False]
+    assert Decision.objects.get(generation=rejected).ended_review
+    assert not Decision.objects.get(generation=pending).ended_review
+    approved.refresh_from_db()
+    pending.refresh_from_db()
+    assert approved.decided_at == last[0].created_at and pending.decided_at is None
