@@ -26,11 +26,7 @@ def _filtered(request):
         events = events.filter(action=action)
     if workflow := form.value("workflow"):
         events = events.filter(workflow_slug=workflow)
-    if since := form.value("since"):
-        events = events.filter(created_at__date__gte=since)
-    if until := form.value("until"):
-        events = events.filter(created_at__date__lte=until)
-    return form, events
+    return form, form.within_dates(events)
 
 
 @require(permissions.can_view_audit)

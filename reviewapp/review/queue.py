@@ -105,11 +105,7 @@ class ReviewQueue:
             generations = generations.filter(brief__workflow_version__workflow__slug=workflow)
         if submitter := form.value("submitter"):
             generations = generations.filter(brief__created_by__username=submitter)
-        if since := form.value("since"):
-            generations = generations.filter(created_at__date__gte=since)
-        if until := form.value("until"):
-            generations = generations.filter(created_at__date__lte=until)
-        return generations.order_by(*self.order)
+        return form.within_dates(generations).order_by(*self.order)
 
     @property
     def order(self) -> tuple[str, ...]:
