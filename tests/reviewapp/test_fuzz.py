@@ -202,12 +202,13 @@ def world(operator, reviewer, workflows):
 # Each page's query parameters, swept one at a time through every nasty value.
 GET_PARAMS = {
     "review_queue": ["workflow", "status", "submitter", "since", "until", "sort", "page"],
+    "review_next": ["workflow", "status", "submitter", "since", "until", "sort", "after"],
     "audit_list": ["actor", "action", "workflow", "since", "until", "page"],
     "audit_export": ["actor", "action", "workflow", "since", "until"],
     "brief_list": ["page", "status", "workflow"],
     "manage_workflow": ["a", "b"],
     "generation_compare": ["mode"],
-    "generation_detail": ["then"],
+    "generation_detail": ["then", "status", "sort", "since", "after", "submitter"],
     "login": ["next"],
 }
 
@@ -274,6 +275,8 @@ DECISIONS = {
     "generation_approve": ["key", "then"],
     "generation_reject": ["reason", "tags", "key", "then"],
     "generation_regenerate": ["key"],
+    "generation_claim": ["token"],
+    "generation_release": ["token"],
     "generation_cancel": ["return_to"],
     "review_bulk": ["ids", "action", "reason", "tags", "return_to"],
     "login": ["username", "password", "next"],
