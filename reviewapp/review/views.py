@@ -132,12 +132,13 @@ def generation_detail(request, pk):
     claim = None
     if permissions.can_review(user):
         claim = claims.open_for_review(generation, actor=user)
-    held_by_other = claim is not None and claim.holder_id != user.pk
+    # A claim comes back only to someone who may decide on the image now (can_decide).
+    can_decide = claim is not None
+    held_by_other = can_decide and claim.holder_id != user.pk
     nxt = rq.next_for(generation) if rq else None
     decisions = generation.decisions.select_related("actor", "child", "reversed_by", "reverses")
     approvals = [d for d in decisions if d.action == "approve" and not d.is_reversed]
     decidable = generation.status in Generation.DECIDABLE
-    can_decide = decidable and permissions.can_decide(user, generation)
     # Why a reviewer sees no Approve button: they shaped this image.
     is_author = (
         decidable
