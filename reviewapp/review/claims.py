@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from reviewapp.accounts import permissions
@@ -113,10 +113,7 @@ def held_by_others(user):
     )
 
 
-def holders(generation_ids) -> dict[int, str]:
-    """{generation id: holder's username} for the live claims among `generation_ids`
-    (one query, for a page of the queue)."""
-    rows = Claim.objects.filter(
-        generation_id__in=list(generation_ids), expires_at__gt=timezone.now()
-    ).values_list("generation_id", "holder__username")
-    return dict(rows)
+def holder_name():
+    """An annotation over generations: the username of whoever holds it now, or None."""
+    live = Claim.objects.filter(generation=OuterRef("pk"), expires_at__gt=timezone.now())
+    return Subquery(live.values("holder__username")[:1])

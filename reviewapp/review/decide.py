@@ -25,7 +25,7 @@ from reviewapp.review import claims, services
 from reviewapp.review.forms import BulkDecisionForm
 from reviewapp.review.models import Decision
 from reviewapp.review.queue import ReviewQueue
-from reviewapp.review.views import go_to_next, in_queue, visible_generation
+from reviewapp.review.views import go_to_next, in_queue, offer_undo, visible_generation
 
 
 def _uuid(request, name: str) -> uuid.UUID | None:
@@ -61,10 +61,11 @@ def _after_decision(request, generation, *, then=None):
 def approve(request, pk):
     generation = visible_generation(request, pk)
     try:
-        services.approve(generation, actor=request.user, key=_uuid(request, "key"))
+        decision = services.approve(generation, actor=request.user, key=_uuid(request, "key"))
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
         return _back_to(request, generation)
+    offer_undo(request, decision)
     generation.refresh_from_db()
     if generation.status == Generation.Status.APPROVED:
         _done(request, f"#{generation.pk} approved.")
@@ -83,7 +84,7 @@ def approve(request, pk):
 def reject(request, pk):
     generation = visible_generation(request, pk)
     try:
-        services.reject(
+        decision = services.reject(
             generation,
             actor=request.user,
             reason=request.POST.get("reason", ""),
@@ -93,6 +94,7 @@ def reject(request, pk):
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
         return _back_to(request, generation)
+    offer_undo(request, decision)
     _done(request, f"#{generation.pk} rejected.")
     return _after_decision(request, generation)
 
@@ -100,6 +102,7 @@ def reject(request, pk):
 def _regenerated(request, generation, child, detail: str):
     """Where a regenerate leads: on through the queue when it was the image's decision,
     else to the child, which is running again."""
+    offer_undo(request, child.created_by_decision)
     if child.created_by_decision.ended_review:
         _done(request, f"#{generation.pk} regenerated as #{child.pk}{detail}.")
         return _after_decision(request, generation, then=child)

@@ -49,8 +49,12 @@ class CappedPaginator(Paginator):
     """A Paginator that counts only as far as a few pages past the one asked for (and
     at least COUNT_CAP rows): "Page 3 of 21+" instead of a COUNT over every row."""
 
-    def __init__(self, object_list, per_page, *, page_hint: int = 1, cap: int | None = None):
+    def __init__(
+        self, object_list, per_page, *, page_hint: int = 1, cap: int | None = None, counted=None
+    ):
         super().__init__(object_list, per_page)
+        # What to count, when the listed rows carry annotations a count does not need.
+        self.counted = object_list if counted is None else counted
         cap = COUNT_CAP if cap is None else cap
         # A page number past the table (or past any integer SQL takes) asks no more.
         self.limit = max(cap, per_page * (min(page_hint, 10**6) + 4))
@@ -58,7 +62,7 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        counted = capped_count(self.object_list, self.limit)
+        counted = capped_count(self.counted, self.limit)
         self.more = counted.more
         return counted.value
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -271,15 +272,18 @@ def regenerate(
     return child
 
 
-def last_decision(actor) -> Decision | None:
-    """The actor's most recent decision that stands (an undo is not a decision)."""
+def _standing_decisions_of(actor):
+    """The actor's decisions that stand (an undo is not a decision), newest first: the
+    (actor, -created_at, -id) index serves it."""
     return (
         Decision.objects.filter(actor=actor, reversed_by__isnull=True)
         .exclude(action=Decision.Action.UNDO)
-        .select_related("generation", "child")
         .order_by("-created_at", "-id")
-        .first()
     )
+
+
+def last_decision(actor) -> Decision | None:
+    return _standing_decisions_of(actor).first()
 
 
 def undo_seconds_left(decision: Decision) -> float:
@@ -288,11 +292,12 @@ def undo_seconds_left(decision: Decision) -> float:
 
 
 def undoable(actor) -> Decision | None:
-    """The decision `actor` may still undo (their last, inside the window), if any."""
+    """The decision `actor` may still undo (their last, inside the window), if any:
+    asked on every review page, so it reads only the window's few rows."""
     if not actor.is_authenticated:
         return None
-    decision = last_decision(actor)
-    return decision if decision is not None and undo_seconds_left(decision) > 0 else None
+    cutoff = timezone.now() - timedelta(seconds=settings.DECISION_UNDO_S)
+    return _standing_decisions_of(actor).filter(created_at__gt=cutoff).first()
 
 
 @transaction.atomic

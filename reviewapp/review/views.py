@@ -1,6 +1,7 @@
 """The review pages: the queue, "next", an image's page and the comparison. The POST
 endpoints that decide (and claim) are in decide.py."""
 
+import time
 import uuid
 
 from django.conf import settings
@@ -34,11 +35,27 @@ def in_queue(name: str, queue: ReviewQueue, *args):
     return f"{url}?{queue.querystring}" if queue.querystring else url
 
 
-def undo_context(user, rq: ReviewQueue | None) -> dict:
-    """The undo bar of the review pages: the person's last decision while it can still
-    be undone, and the seconds left."""
-    decision = services.undoable(user)
-    if decision is None:
+_UNDO_KEY = "review_undo"
+
+
+def offer_undo(request, decision) -> None:
+    """After a decision made in this session, its pages offer to undo it (the undo bar)
+    until DECISION_UNDO_S has passed. Only an offer: services.undo checks the rules."""
+    request.session[_UNDO_KEY] = [decision.pk, time.time() + settings.DECISION_UNDO_S]
+
+
+def undo_context(request, rq: ReviewQueue | None) -> dict:
+    """The undo bar: this session's last decision while it can still be undone. Costs
+    nothing once the window has passed, one query within it."""
+    offer = request.session.get(_UNDO_KEY)
+    if not offer:
+        return {}
+    pk, deadline = offer
+    decision = None
+    if time.time() < deadline:
+        decision = services.undoable(request.user)
+    if decision is None or decision.pk != pk:
+        del request.session[_UNDO_KEY]
         return {}
     url = reverse("decision_undo", args=[decision.pk])
     return {
@@ -51,17 +68,16 @@ def undo_context(user, rq: ReviewQueue | None) -> dict:
 @require(permissions.can_view_queue)
 def queue(request):
     rq = ReviewQueue(request.user, request.GET)
-    generations = rq.items.select_related(
-        "brief__workflow_version__workflow", "brief__created_by"
-    ).prefetch_related("assets")
+    generations = (
+        rq.items.select_related("brief__workflow_version__workflow", "brief__created_by")
+        .prefetch_related("assets")
+        .annotate(holder=claims.holder_name())
+    )
     page_number = rq.form.page_number()
-    paginator = CappedPaginator(generations, PER_PAGE, page_hint=page_number)
+    paginator = CappedPaginator(generations, PER_PAGE, page_hint=page_number, counted=rq.items)
     page = paginator.get_page(page_number)
     page.object_list = list(page.object_list)
     waiting.attach_places(page.object_list)
-    holders = claims.holders(g.pk for g in page.object_list)
-    for generation in page.object_list:
-        generation.holder = holders.get(generation.pk)
     if rq.valid and not rq.form.is_filtered() and paginator.limit == COUNT_CAP:
         # Everything awaiting review, counted to the same cap: do not count it twice.
         awaiting = Count(paginator.count, paginator.more)
@@ -79,6 +95,7 @@ def queue(request):
         {
             "page": page,
             "queue": rq,
+            "link_query": rq.querystring,  # the cards' links keep the filter
             "filters": rq.form.raw(),
             "problems": rq.form.problems(),
             "statuses": Generation.Status.choices,
@@ -86,7 +103,7 @@ def queue(request):
             "submitters": sorted(submitters),
             "awaiting": awaiting,
             "reject_tags": settings.REJECT_REASON_TAGS,
-            **undo_context(request.user, rq),
+            **undo_context(request, rq),
         },
         status=200 if rq.valid else 400,
     )
@@ -177,7 +194,7 @@ def generation_detail(request, pk):
             "reject_tags": settings.REJECT_REASON_TAGS,
             # One key per form: a key answers only for the decision it made.
             "keys": {form: uuid.uuid4() for form in ("approve", "reject", "regenerate")},
-            **undo_context(user, rq),
+            **undo_context(request, rq),
         },
     )
 
