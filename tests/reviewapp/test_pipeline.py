@@ -14,7 +14,7 @@ from comfybridge.contract import stamp_save_prefixes
 from comfybridge.sim.process import SimProcess
 from reviewapp.briefs import services
 from reviewapp.briefs.models import Generation
-from reviewapp.briefs.worker import execution
+from reviewapp.briefs.worker import backends, execution
 from reviewapp.briefs.worker.enqueue import enqueue_generation
 from reviewapp.briefs.worker.reconcile import reconcile
 from tests.conftest import executions, run_worker
@@ -184,10 +184,15 @@ def test_the_reconciler_replaces_the_job_of_a_dead_worker(
     job.set_status("started")  # claimed by a worker that then died
     generation.mark_submitting(prompt_id=uuid.uuid4(), backend=sim.url, run_timeout_s=600)
     generation.save()
+    # It died holding the submission lock (killed between its lookup and its POST).
+    lock = backends.redis().lock(f"reviewapp:submit:{generation.pk}", timeout=60)
+    assert lock.acquire(blocking=False)
     now = timezone.now()
     assert reconcile(now=now + timedelta(seconds=20)).replaced == []  # still fresh
     report = reconcile(now=now + timedelta(seconds=120))
     assert report.replaced == [generation.pk]
+    # The next job does not wait out the dead holder's lock (SUBMIT_LOCK_S).
+    assert not backends.redis().exists(f"reviewapp:submit:{generation.pk}")
     run_worker(rq_queue)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.AWAITING_REVIEW, generation.error

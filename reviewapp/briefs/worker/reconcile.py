@@ -21,7 +21,7 @@ from django.utils import timezone
 from rq.job import JobStatus
 
 from reviewapp.briefs.models import Generation
-from reviewapp.briefs.worker import failures
+from reviewapp.briefs.worker import failures, submit
 from reviewapp.briefs.worker.enqueue import LIVE, enqueue_generation, fetch_job, queue
 from reviewapp.lib import pools as pool_config
 
@@ -83,6 +83,7 @@ def reconcile(*, now=None) -> Report:
             if status == JobStatus.STARTED and _worker_gone(generation, job, now - stale):
                 logger.warning("%s: worker stopped beating; replacing job %s", generation, job.id)
                 job.delete()
+                submit.break_dead_holders_lock(generation.pk)
                 enqueue_generation(generation.pk, pool, at_front=True)
                 report.replaced.append(generation.pk)
             continue

@@ -60,15 +60,26 @@ def prepare(generation: Generation, graph: dict, mode: str) -> Run:
     )
 
 
+def _lock_key(generation_id: int) -> str:
+    return f"reviewapp:submit:{generation_id}"
+
+
 @contextlib.contextmanager
 def submission_lock(generation_id: int) -> Iterator[None]:
     lock = backends.redis().lock(
-        f"reviewapp:submit:{generation_id}",
+        _lock_key(generation_id),
         timeout=SUBMIT_LOCK_S,
         blocking_timeout=SUBMIT_LOCK_S + 5,
     )
     with lock:
         yield
+
+
+def break_dead_holders_lock(generation_id: int) -> None:
+    """The reconciler found the job's worker dead (its heartbeat thread, which beats
+    while the lock is held, went quiet): a lock it held would otherwise keep the next
+    job of this generation waiting until SUBMIT_LOCK_S ran out."""
+    backends.redis().delete(_lock_key(generation_id))
 
 
 def submit(run: Run) -> str | None:
