@@ -75,6 +75,11 @@ class Upload(models.Model):
         return self.original_name or self.file.name
 
 
+# How long past the undo window a decision counts as settled: an undo that passed its
+# window check commits within this (it cancels a child and writes its audit row).
+SETTLE_MARGIN_S = 5
+
+
 class GenerationQuerySet(models.QuerySet):
     def visible_to(self, user):
         if permissions.sees_everything(user):
@@ -97,10 +102,12 @@ class GenerationQuerySet(models.QuerySet):
         return self.exclude(authored_q(user))
 
     def settled(self, now=None):
-        """Decided (approved or rejected) longer ago than the undo window: what anything
-        acting on a decision outside the app (webhooks, exports) may act on. A decision
-        still inside DECISION_UNDO_S may yet be reversed."""
-        cutoff = (now or timezone.now()) - timedelta(seconds=settings.DECISION_UNDO_S)
+        """Decided (approved or rejected) longer ago than the undo window and a margin:
+        what anything acting on a decision outside the app (webhooks, exports) may act
+        on. A decision still inside DECISION_UNDO_S may yet be reversed, and an undo
+        checked just inside the window commits a moment later (SETTLE_MARGIN_S)."""
+        window = settings.DECISION_UNDO_S + SETTLE_MARGIN_S
+        cutoff = (now or timezone.now()) - timedelta(seconds=window)
         return self.filter(status__in=Generation.DECIDED, decided_at__lte=cutoff)
 
 
@@ -332,13 +339,14 @@ class Generation(models.Model):
         self._move(self.Status.CANCELLED)
         self.finished_at = timezone.now()
 
-    def mark_approved(self) -> None:
+    def mark_approved(self, *, at=None) -> None:
+        """`at`: the deciding decision's time, which the undo window counts from."""
         self._move(self.Status.APPROVED)
-        self.decided_at = timezone.now()
+        self.decided_at = at or timezone.now()
 
-    def mark_rejected(self) -> None:
+    def mark_rejected(self, *, at=None) -> None:
         self._move(self.Status.REJECTED)
-        self.decided_at = timezone.now()
+        self.decided_at = at or timezone.now()
 
     def mark_reopened(self) -> None:
         """Back to review: the decision that approved or rejected it was reversed."""

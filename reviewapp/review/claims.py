@@ -24,7 +24,7 @@ from django.utils import timezone
 from reviewapp.accounts import permissions
 from reviewapp.briefs.models import Generation
 from reviewapp.review.errors import DecisionRefused
-from reviewapp.review.models import Claim
+from reviewapp.review.models import Claim, Decision
 
 
 def _expiry(now):
@@ -34,7 +34,7 @@ def _expiry(now):
 def _take(locked: Generation, actor, *, token: uuid.UUID | None, fresh: bool, now) -> Claim | None:
     """Under the generation's row lock: the live claim after `actor` tried to hold it,
     theirs or another reviewer's. None when `actor` may not hold it at all."""
-    if locked.status not in Generation.DECIDABLE or not permissions.can_decide(actor, locked):
+    if not may_decide_now(actor, locked):
         return None
     current = Claim.objects.filter(generation=locked).select_related("holder").first()
     if current is not None and current.holder_id != actor.pk and current.is_live(now):
@@ -57,13 +57,29 @@ def _take(locked: Generation, actor, *, token: uuid.UUID | None, fresh: bool, no
     return current
 
 
-@transaction.atomic
+def may_decide_now(actor, generation: Generation) -> bool:
+    """Whether `actor` has a decision to make on `generation` now: it awaits review,
+    they may decide on it (can_decide: role, four eyes), and no approval of theirs
+    stands on it already (N-of-M waits for someone else). Only they may hold it; the
+    queue's "next" asks the same (ReviewQueue._not_for_me)."""
+    return (
+        generation.status in Generation.DECIDABLE
+        and permissions.can_decide(actor, generation)
+        and not generation.decisions.filter(
+            actor=actor, action=Decision.Action.APPROVE, reversed_by__isnull=True
+        ).exists()
+    )
+
+
 def open_for_review(generation: Generation, *, actor) -> Claim | None:
     """The page of `generation` opened: hold it for `actor` (with a new token, see
     Claim.token) unless another reviewer does. Returns the live claim (whoever holds
-    it), or None when `actor` cannot decide on it (wrong status, role or an author)."""
-    locked = Generation.objects.for_update().get(pk=generation.pk)
-    return _take(locked, actor, token=None, fresh=True, now=timezone.now())
+    it), or None when `actor` has no decision to make on it (may_decide_now)."""
+    if generation.status not in Generation.DECIDABLE:
+        return None  # a plain read first: most pages opened are not awaiting review
+    with transaction.atomic():
+        locked = Generation.objects.for_update().get(pk=generation.pk)
+        return _take(locked, actor, token=None, fresh=True, now=timezone.now())
 
 
 @transaction.atomic

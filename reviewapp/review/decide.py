@@ -129,6 +129,8 @@ def regenerate_edit(request, pk):
     generation = visible_generation(request, pk)
     if not permissions.can_regenerate(request.user, generation):
         raise PermissionDenied
+    # Editing is part of deciding: the image stays held while the form is open.
+    claims.open_for_review(generation, actor=request.user)
     try:
         form_class = form_class_for(generation.brief.workflow_version)
     except ContractError:
@@ -249,5 +251,8 @@ def claim(request, pk):
 def release(request, pk):
     """Sent by the page as it goes away (a beacon): the image is free for others."""
     generation = visible_generation(request, pk)
-    claims.release(generation, actor=request.user, token=_uuid(request, "token"))
+    token = _uuid(request, "token")
+    if token is None:  # only the page that took the claim gives it back
+        return HttpResponse("a release names the page's claim token", status=400)
+    claims.release(generation, actor=request.user, token=token)
     return HttpResponse(status=204)

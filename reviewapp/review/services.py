@@ -145,7 +145,7 @@ def approve(generation: Generation, *, actor, key: uuid.UUID | None = None) -> D
     if (done := _replay(key, locked, Decision.Action.APPROVE, actor)) is not None:
         return done
     mine = _standing(locked, Decision.Action.APPROVE).filter(actor=actor).first()
-    if mine is not None:
+    if mine is not None and locked.status != Generation.Status.REJECTED:
         return mine  # a second click is not a second approval
     _refuse_unless_awaiting(locked)
     claims.refuse_if_held_by_other(locked, actor)
@@ -161,7 +161,7 @@ def approve(generation: Generation, *, actor, key: uuid.UUID | None = None) -> D
     )
     old = locked.status
     if decision.ended_review:
-        locked.mark_approved()
+        locked.mark_approved(at=decision.created_at)
         locked.save()
     claims.end(locked)
     _audit(locked, actor, old, approvals=f"{approvals}/{needed}")
@@ -191,8 +191,6 @@ def reject(
     _refuse_unless_awaiting(locked)
     claims.refuse_if_held_by_other(locked, actor)
     old = locked.status
-    locked.mark_rejected()
-    locked.save()
     decision = _create_decision(
         generation=locked,
         action=Decision.Action.REJECT,
@@ -202,6 +200,8 @@ def reject(
         idempotency_key=key,
         ended_review=True,
     )
+    locked.mark_rejected(at=decision.created_at)
+    locked.save()
     claims.end(locked)
     _audit(locked, actor, old, reason=reason, tags=tags)
     return decision
@@ -229,6 +229,12 @@ def regenerate(
         raise DecisionRefused(f"{locked} is still {locked.get_status_display().lower()}")
     ends_review = locked.status in Generation.DECIDABLE
     if ends_review:
+        # Then it is the image's decision: for a reviewer who may make it (four eyes).
+        if not permissions.can_decide(actor, locked):
+            raise DecisionRefused(
+                f"{locked} awaits review: regenerating it now would decide on it, which "
+                "is for another reviewer; run it again once it is decided"
+            )
         claims.refuse_if_held_by_other(locked, actor)
     if params is None:
         params = dict(locked.params)
@@ -240,7 +246,7 @@ def regenerate(
         for name, value in child.params.items()
         if locked.params.get(name) != value
     }
-    _create_decision(
+    decision = _create_decision(
         generation=locked,
         action=Decision.Action.REGENERATE,
         reason=REGENERATED if ends_review else "",
@@ -257,7 +263,7 @@ def regenerate(
             .values_list("actor__username", flat=True)
         )
         old = locked.status
-        locked.mark_rejected()
+        locked.mark_rejected(at=decision.created_at)
         locked.save()
         claims.end(locked)
         _audit(
@@ -343,7 +349,13 @@ def undo(decision: Decision, *, actor) -> Decision:
     extra = {}
     if decision.action == Decision.Action.REGENERATE and decision.child_id is not None:
         child = _locked(decision.child)
-        if child.status not in (Generation.Status.QUEUED, Generation.Status.CANCELLED):
+        # A child that never ran to an image (queued: cancelled now; cancelled or failed)
+        # leaves nothing behind; one that is running or ran does.
+        if child.status not in (
+            Generation.Status.QUEUED,
+            Generation.Status.CANCELLED,
+            Generation.Status.FAILED,
+        ):
             raise DecisionRefused(
                 f"{child} has already started on a backend; decide on it when it is ready"
             )

@@ -146,20 +146,21 @@ def generation_detail(request, pk):
     generation = visible_generation(request, pk)
     user = request.user
     rq = ReviewQueue(user, request.GET) if permissions.can_view_queue(user) else None
-    claim = None
-    if permissions.can_review(user):
-        claim = claims.open_for_review(generation, actor=user)
-    # A claim comes back only to someone who may decide on the image now (can_decide).
-    can_decide = claim is not None
-    held_by_other = can_decide and claim.holder_id != user.pk
+    # A claim comes back only to someone with a decision to make on the image now
+    # (claims.may_decide_now): theirs, or the one of the reviewer who holds it.
+    claim = claims.open_for_review(generation, actor=user) if permissions.can_review(user) else None
+    held_by = claim if claim is not None and claim.holder_id != user.pk else None
+    mine = claim if claim is not None and held_by is None else None
     nxt = rq.next_for(generation) if rq else None
     decisions = generation.decisions.select_related("actor", "child", "reversed_by", "reverses")
     approvals = [d for d in decisions if d.action == "approve" and not d.is_reversed]
     decidable = generation.status in Generation.DECIDABLE
     # Why a reviewer sees no Approve button: they shaped this image.
+    approved_by_me = any(d.actor_id == user.pk for d in approvals)
     is_author = (
         decidable
-        and not can_decide
+        and claim is None
+        and not approved_by_me
         and permissions.can_review(user)
         and generation.is_authored_by(user)
     )
@@ -174,15 +175,17 @@ def generation_detail(request, pk):
             "decisions": decisions,
             "approvals": services.counted_approvals(generation),
             "approvals_needed": services.approvals_needed(generation),
-            "approved_by_me": any(d.actor_id == user.pk for d in approvals),
-            "can_decide": can_decide and not held_by_other,
-            "claim": claim if claim is not None and not held_by_other else None,
-            "held_by": claim if held_by_other else None,
+            "approved_by_me": decidable and approved_by_me,
+            "can_decide": mine is not None,
+            "claim": mine,
+            "held_by": held_by,
             "claim_seconds": settings.REVIEW_CLAIM_S,
             "is_author": is_author,
+            # On an image awaiting review regenerating is its decision: only for whoever
+            # holds it; once decided (or failed) anyone allowed may run it again.
             "can_regenerate": permissions.can_regenerate(user, generation)
             and generation.status in Generation.REGENERABLE
-            and not (held_by_other and decidable),
+            and (not decidable or mine is not None),
             "has_seed": services.has_seed(generation),
             "can_cancel": generation.is_active and permissions.can_cancel(user, generation),
             "queue": rq,

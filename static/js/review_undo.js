@@ -16,6 +16,7 @@
   function send() {
     if (sent || !document.body.contains(bar)) return;
     sent = true;
+    bar.dataset.sent = "1";
     bar.querySelectorAll("button").forEach((b) => { b.disabled = true; });
     HTMLFormElement.prototype.submit.call(bar);
   }
@@ -23,6 +24,7 @@
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName) && event.target.type !== "checkbox") return;
+    if (document.querySelector("dialog[open]")) return;
     if (event.key.toLowerCase() === "u") { event.preventDefault(); send(); }
   });
 })();

@@ -189,7 +189,8 @@ def test_post_matrix(client, world, role):
     wrong = []
     for name, rule in POST_RULES.items():
         _login(client, users, role)
-        response = client.post(reverse(name, args=args.get(name, [])), {"reason": "x"})
+        data = {"reason": "x", "token": "0b0e6b8e-7d52-4c4e-9d8e-4c3b2a1f0e9d"}
+        response = client.post(reverse(name, args=args.get(name, [])), data)
         status = response.status_code
         if role == "anonymous":
             ok = status == 302 and "/login/" in response.url

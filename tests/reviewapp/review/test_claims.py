@@ -151,3 +151,37 @@ def test_a_claim_token_from_anyone_else_releases_nothing(operator, reviewer, bob
     assert not claims.release(generation, actor=bob, token=claim.token)
     assert not claims.release(generation, actor=reviewer, token=uuid.uuid4())
     assert Claim.objects.filter(holder=reviewer).exists()
+
+
+def test_a_reviewer_whose_approval_stands_does_not_hold_the_image(
+    operator, reviewer, bob, workflows
+):
+    workflow = workflows["color_swatch"]
+    workflow.required_approvals = 2
+    workflow.save()
+    generation = awaiting_generation(operator)
+    services.approve(generation, actor=reviewer)
+    page = signed_in(reviewer).get(reverse("generation_detail", args=[generation.pk]))
+    assert "You approved this" in page.content.decode()
+    assert not Claim.objects.exists()  # nothing of theirs to decide: nothing held
+    services.approve(generation, actor=bob)  # the second reviewer is not refused
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.APPROVED
+
+
+def test_a_release_without_the_pages_token_releases_nothing(operator, reviewer, workflows):
+    generation = awaiting_generation(operator)
+    client = signed_in(reviewer)
+    client.get(reverse("generation_detail", args=[generation.pk]))
+    response = client.post(reverse("generation_release", args=[generation.pk]), {"token": "x"})
+    assert response.status_code == 400
+    assert Claim.objects.filter(generation=generation, holder=reviewer).exists()
+
+
+def test_editing_parameters_keeps_the_image_held(operator, reviewer, bob, workflows):
+    generation = awaiting_generation(operator)
+    client = signed_in(reviewer)
+    client.get(reverse("generation_regenerate_edit", args=[generation.pk]))
+    assert Claim.objects.get(generation=generation).holder == reviewer
+    response = signed_in(bob).get(reverse("review_next"))
+    assert response.url == reverse("review_queue")  # nothing else for bob

@@ -119,3 +119,29 @@ def test_g_goes_on_to_the_next_image_and_says_where_the_child_is(
     assert response.redirect_chain[-1][0] == reverse("generation_detail", args=[second.pk])
     page = response.content.decode()
     assert "You regenerated" in page and f"#{first.pk}</a> as #{child.pk}" in page
+
+
+def test_an_author_cannot_decide_by_regenerating_an_image_awaiting_review(
+    client, operator, reviewer, workflows
+):
+    generation = awaiting_generation(operator)
+    with pytest.raises(services.DecisionRefused, match="awaits review"):
+        services.regenerate(generation, actor=operator)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.AWAITING_REVIEW
+    assert not generation.children.exists()
+    client.login(username=operator.username, password=PASSWORD)
+    page = client.get(reverse("generation_detail", args=[generation.pk])).content.decode()
+    assert reverse("generation_regenerate", args=[generation.pk]) not in page
+    services.reject(generation, actor=reviewer, reason="too dark")
+    child = services.regenerate(generation, actor=operator)  # decided: run it again
+    assert child.parent == generation
+
+
+def test_a_regenerate_whose_child_failed_can_be_undone(operator, reviewer, workflows):
+    parent = awaiting_generation(operator)
+    child = services.regenerate(parent, actor=reviewer)
+    Generation.objects.filter(pk=child.pk).update(status=Generation.Status.FAILED)
+    services.undo(parent.decisions.get(action="regenerate"), actor=reviewer)
+    parent.refresh_from_db()
+    assert parent.status == Generation.Status.AWAITING_REVIEW

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from reviewapp.audit.models import AuditEvent
-from reviewapp.briefs.models import Generation, IllegalTransition
+from reviewapp.briefs.models import SETTLE_MARGIN_S, Generation, IllegalTransition
 from reviewapp.review import services
 from reviewapp.review.models import Decision
 from tests.conftest import PASSWORD, make_user
@@ -148,7 +148,12 @@ def test_outside_consumers_see_a_decision_only_once_it_can_no_longer_be_undone(
     generation = awaiting_generation(operator)
     decision = services.approve(generation, actor=reviewer)
     assert not Generation.objects.settled().filter(pk=generation.pk).exists()
-    later = timezone.now() + timedelta(seconds=settings.DECISION_UNDO_S + 1)
+    generation.refresh_from_db()
+    assert generation.decided_at == decision.created_at  # the window counts from both
+    just_after = decision.created_at + timedelta(seconds=settings.DECISION_UNDO_S + 1)
+    # An undo checked just inside the window may still be committing: not yet settled.
+    assert not Generation.objects.settled(now=just_after).filter(pk=generation.pk).exists()
+    later = decision.created_at + timedelta(seconds=settings.DECISION_UNDO_S + SETTLE_MARGIN_S + 1)
     assert Generation.objects.settled(now=later).filter(pk=generation.pk).exists()
     services.undo(decision, actor=reviewer)
     assert not Generation.objects.settled(now=later).filter(pk=generation.pk).exists()
