@@ -163,6 +163,9 @@ class Harness:
         workflow.save()
         self.operator = User.objects.create_user("chaos-operator", password=uuid.uuid4().hex)
         self.operator.groups.set([Group.objects.get_or_create(name=roles.OPERATOR)[0]])
+        # Regenerating an image that awaits review is its decision: a reviewer's.
+        self.reviewer = User.objects.create_user("chaos-reviewer", password=uuid.uuid4().hex)
+        self.reviewer.groups.set([Group.objects.get_or_create(name=roles.REVIEWER)[0]])
 
     def start_redis(self) -> None:
         from reviewapp.lib.devredis import EmbeddedRedis
@@ -301,7 +304,7 @@ class Harness:
         for generation in candidates:
             if self.rng.random() < 0.5:
                 continue
-            services.regenerate(generation, actor=self.operator)
+            services.regenerate(generation, actor=self.reviewer)
             self.regenerated += 1
 
     def counts(self) -> dict[str, int]:
