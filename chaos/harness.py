@@ -569,7 +569,7 @@ def run(cfg: Config) -> int:
                 print(line, file=sys.stderr)
         breakdown = harness.failure_breakdown()
         print(f"chaos: {result['failed']} failed generation(s)", file=sys.stderr)
-        for n, message in breakdown:
+        for message, n in breakdown:  # Counter.most_common(): (message, count)
             print(f"  {n:5d}  {message}", file=sys.stderr)
         if harness.submit_errors:
             print("chaos: submit_brief raised (the operator would have seen an error):",
