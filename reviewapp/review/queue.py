@@ -125,6 +125,10 @@ class ReviewQueue:
         raw = self.form.raw()
         return urlencode([(k, v) for k, v in raw.items() if v and k not in _NOT_CARRIED])
 
+    def carry(self, url: str) -> str:
+        """`url` with the queue's filter and sort appended (the one place links get it)."""
+        return f"{url}?{self.querystring}" if self.querystring else url
+
     def after_q(self, generation: Generation) -> Q:
         """Items after `generation` in the queue's order (ties broken by id)."""
         return self._beyond(generation, later=not self.descending)

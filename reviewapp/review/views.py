@@ -31,8 +31,7 @@ from reviewapp.review.queue import (
 
 def in_queue(name: str, queue: ReviewQueue, *args):
     """The URL of `name` carrying the queue's filter and sort."""
-    url = reverse(name, args=args)
-    return f"{url}?{queue.querystring}" if queue.querystring else url
+    return queue.carry(reverse(name, args=args))
 
 
 _UNDO_KEY = "review_undo"
@@ -60,7 +59,7 @@ def undo_context(request, rq: ReviewQueue | None) -> dict:
     url = reverse("decision_undo", args=[decision.pk])
     return {
         "undoable": decision,
-        "undo_url": f"{url}?{rq.querystring}" if rq and rq.querystring else url,
+        "undo_url": rq.carry(url) if rq else url,
         "undo_left_s": round(services.undo_seconds_left(decision), 1),
     }
 
