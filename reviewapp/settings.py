@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "reviewapp.catalog",
     "reviewapp.briefs",
     "reviewapp.review",
+    "reviewapp.campaigns",
     "reviewapp.ops",
 ]
 
@@ -191,6 +192,13 @@ DECISION_UNDO_S = envint("DECISION_UNDO_S", 10)
 # page stays open, released on a decision or when the page is left). Others' "next"
 # skips it, and their decisions on it are refused.
 REVIEW_CLAIM_S = envint("REVIEW_CLAIM_S", 120)
+
+# Campaigns. The most cells one campaign may have; how many released campaign cells may
+# wait in a pool's queue at once (the scheduler tops it up, campaigns taking turns, so a
+# single brief never waits behind more than this); how often the scheduler looks.
+CAMPAIGN_MAX_CELLS = envint("CAMPAIGN_MAX_CELLS", 5000)
+CAMPAIGN_RELEASE_WINDOW = envint("CAMPAIGN_RELEASE_WINDOW", 16)
+CAMPAIGN_SCHEDULER_EVERY_S = envfloat("CAMPAIGN_SCHEDULER_EVERY_S", 0.5)
 
 # The audit trail's MAC key: a secret kept outside the database (unlike SECRET_KEY's
 # uses, losing it to a database reader is what it guards against), so a person with

@@ -13,6 +13,7 @@ from reviewapp.accounts import roles
 
 if TYPE_CHECKING:
     from reviewapp.briefs.models import Brief, Generation
+    from reviewapp.campaigns.models import Campaign
 
 
 def role_names(user) -> set[str]:
@@ -87,3 +88,13 @@ def can_regenerate(user, generation: Generation) -> bool:
 def can_cancel(user, generation: Generation) -> bool:
     """Reviewers cancel anything; operators their own briefs' generations."""
     return can_review(user) or (can_submit(user) and generation.brief.created_by_id == user.pk)
+
+
+def can_view_campaign(user, campaign: Campaign) -> bool:
+    return sees_everything(user) or (can_submit(user) and campaign.created_by_id == user.pk)
+
+
+def can_steer_campaign(user, campaign: Campaign) -> bool:
+    """Pause, resume, cancel, change its breaker and budget: its operator, or a reviewer
+    (who may stop a campaign that is going wrong, as they cancel any generation)."""
+    return can_review(user) or (can_submit(user) and campaign.created_by_id == user.pk)

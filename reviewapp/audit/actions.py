@@ -3,6 +3,9 @@
 # Briefs and generations
 BRIEF_SUBMITTED = "brief.submitted"
 GENERATION_QUEUED = "generation.queued"
+GENERATION_HELD = "generation.held"  # created waiting for its campaign's scheduler
+GENERATION_RELEASED = "generation.released"  # held -> queued, by the scheduler
+GENERATION_PUT_BACK = "generation.put_back"  # queued -> held: its campaign paused
 GENERATION_STARTED = "generation.started"
 GENERATION_AWAITING_REVIEW = "generation.awaiting_review"
 GENERATION_RETRY_SCHEDULED = "generation.retry_scheduled"
@@ -12,6 +15,14 @@ GENERATION_APPROVAL = "generation.approval"  # one of N approvals, not yet appro
 GENERATION_APPROVED = "generation.approved"
 GENERATION_REJECTED = "generation.rejected"  # also a regenerate of an image awaiting review
 GENERATION_DECISION_REVERSED = "generation.decision_reversed"  # an undo
+
+# Campaigns
+CAMPAIGN_SUBMITTED = "campaign.submitted"
+CAMPAIGN_PAUSED = "campaign.paused"  # by its operator, or by the breaker/budget (actor system)
+CAMPAIGN_RESUMED = "campaign.resumed"
+CAMPAIGN_CANCELLED = "campaign.cancelled"
+CAMPAIGN_CHANGED = "campaign.changed"  # breaker or budget edited
+CAMPAIGN_CANARY_PASSED = "campaign.canary_passed"
 
 # Workflows
 WORKFLOW_CREATED = "workflow.created"

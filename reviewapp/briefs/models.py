@@ -101,6 +101,17 @@ class GenerationQuerySet(models.QuerySet):
     def not_authored_by(self, user):
         return self.exclude(authored_q(user))
 
+    def release(self, queue_timeout_s: int, now=None) -> int:
+        """The held rows among these move to queued, their queue deadline counting from
+        now: the bulk form of HELD -> QUEUED, for the scheduler. Returns how many moved
+        (a row cancelled meanwhile is not held any more and stays as it is)."""
+        now = now or timezone.now()
+        return self.filter(status=Generation.Status.HELD).update(
+            status=Generation.Status.QUEUED,
+            queue_deadline=now + timedelta(seconds=queue_timeout_s),
+            updated_at=now,
+        )
+
     def settled(self, now=None):
         """Decided (approved or rejected) longer ago than the undo window and a margin:
         what anything acting on a decision outside the app (webhooks, exports) may act
@@ -129,6 +140,8 @@ class Generation(models.Model):
     """
 
     class Status(models.TextChoices):
+        # Created, waiting for the campaign scheduler to release it into its pool's queue.
+        HELD = "held", "Held"
         QUEUED = "queued", "Queued"
         SUBMITTING = "submitting", "Submitting"
         RUNNING = "running", "Running"
@@ -139,6 +152,8 @@ class Generation(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     ACTIVE = frozenset({Status.QUEUED, Status.SUBMITTING, Status.RUNNING})
+    # Not yet run to an image: what cancelling stops, what a campaign's progress waits on.
+    CANCELLABLE = ACTIVE | {Status.HELD}
     # Handed to a backend: it has a progress bar where a queued one has its place in line.
     STARTED = frozenset({Status.SUBMITTING, Status.RUNNING})
     TERMINAL = frozenset({Status.APPROVED, Status.REJECTED, Status.FAILED, Status.CANCELLED})
@@ -149,7 +164,10 @@ class Generation(models.Model):
     )
 
     ALLOWED = {
-        Status.QUEUED: {Status.SUBMITTING, Status.FAILED, Status.CANCELLED},
+        # HELD -> QUEUED: released by the scheduler (GenerationQuerySet.release).
+        Status.HELD: {Status.QUEUED, Status.CANCELLED},
+        # QUEUED -> HELD: its campaign paused before any backend saw it (mark_held).
+        Status.QUEUED: {Status.SUBMITTING, Status.FAILED, Status.CANCELLED, Status.HELD},
         # SUBMITTING -> QUEUED: a retryable failure before the backend accepted it.
         Status.SUBMITTING: {Status.RUNNING, Status.QUEUED, Status.FAILED, Status.CANCELLED},
         Status.RUNNING: {Status.AWAITING_REVIEW, Status.QUEUED, Status.FAILED, Status.CANCELLED},
@@ -171,6 +189,10 @@ class Generation(models.Model):
     # The pool (and so the RQ queue) that runs it, copied from the workflow when the row
     # is created: a workflow moved to another pool does not strand rows already waiting.
     pool = models.CharField(max_length=64, default=pools.default_pool)
+    # Rows of one lane (a campaign's, "campaign:<id>") wait as held and are released into
+    # the pool's queue a few at a time, lanes taking turns; blank for interactive work,
+    # which is queued at once and goes ahead of released lane rows (dispatch.submit_ahead).
+    lane = models.CharField(max_length=40, blank=True, default="")
     # Why it is still queued when no backend of its pool can take it now ("no backend in
     # pool sdxl has checkpoint ..."); cleared when a backend takes it.
     waiting_reason = models.CharField(max_length=500, blank=True)
@@ -227,6 +249,12 @@ class Generation(models.Model):
             models.Index(fields=["pool", "status", "created_at"], name="gen_pool_status_idx"),
             # The pool's pace: its most recent runs by the end of their execution.
             models.Index(fields=["pool", "-execution_ended_at"], name="gen_pool_recent_idx"),
+            # A lane's rows by status (the scheduler's "next held", a campaign's counts).
+            models.Index(
+                fields=["lane", "status", "id"],
+                condition=~Q(lane=""),
+                name="gen_lane_status_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -266,6 +294,15 @@ class Generation(models.Model):
             raise IllegalTransition(f"{self}: {old} -> {new_status} is not allowed")
         self.status = new_status
         return old
+
+    def mark_held(self) -> None:
+        """Back to held: its campaign paused while it waited in the queue. Only a row no
+        backend has seen (no prompt id) is taken back; its deadline starts again on release."""
+        if self.prompt_id is not None:
+            raise IllegalTransition(f"{self}: a row with a prompt on a backend is not held")
+        self._move(self.Status.HELD)
+        self.queue_deadline = None
+        self.waiting_reason = ""
 
     def mark_submitting(self, *, prompt_id: uuid.UUID, backend: str, run_timeout_s: int) -> None:
         self._move(self.Status.SUBMITTING)

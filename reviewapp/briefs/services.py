@@ -13,7 +13,7 @@ from django.utils import timezone
 from comfybridge.errors import ParamsInvalid
 from reviewapp.accounts import permissions
 from reviewapp.audit import actions
-from reviewapp.audit.services import record
+from reviewapp.audit.services import record, record_many
 from reviewapp.briefs.models import Brief, Generation, Upload
 from reviewapp.briefs.worker.enqueue import drop_job, enqueue_cancel, enqueue_generation
 from reviewapp.catalog.models import WorkflowVersion
@@ -73,6 +73,68 @@ def submit_brief(
     return brief
 
 
+# Rows per INSERT for the bulk path: under SQLite's variable limit, few round trips.
+BULK_BATCH = 500
+
+
+def submit_held(
+    version: WorkflowVersion, params_list: list[dict], *, actor, lane: str, audit: list[dict]
+) -> list[Generation]:
+    """Many briefs at once, each with its first generation held in `lane` for the
+    scheduler: the bulk form of submit_brief, for a campaign's cells.
+
+    Call inside the caller's transaction. `params_list` must already be validated
+    against the version's contract (contract.validate); `audit[i]` is what the held
+    event of the i-th generation records besides its brief. Returns the generations
+    (with their briefs), in order. Nothing is enqueued: the scheduler releases them.
+    """
+    if not permissions.can_submit(actor):
+        raise PermissionDenied("only operators submit briefs")
+    if version.status != WorkflowVersion.Status.PUBLISHED:
+        raise NotPublished(f"{version} is not the published version")
+    if not lane:
+        raise ValueError("held generations need a lane")
+    workflow = version.workflow
+    now = timezone.now()
+    briefs = Brief.objects.bulk_create(
+        [
+            Brief(workflow_version=version, params=params, created_by=actor, created_at=now)
+            for params in params_list
+        ],
+        batch_size=BULK_BATCH,
+    )
+    generations = Generation.objects.bulk_create(
+        [
+            Generation(
+                brief=brief,
+                params=brief.params,
+                created_by=actor,
+                created_at=now,
+                pool=workflow.pool,
+                lane=lane,
+                status=Generation.Status.HELD,
+            )
+            for brief in briefs
+        ],
+        batch_size=BULK_BATCH,
+    )
+    through = Generation.authors.through
+    through.objects.bulk_create(
+        [through(generation_id=g.pk, user_id=actor.pk) for g in generations],
+        batch_size=BULK_BATCH,
+    )
+    record_many(
+        actions.GENERATION_HELD,
+        actor=actor,
+        items=(
+            (generation, {"brief": generation.brief_id, **extra})
+            for generation, extra in zip(generations, audit, strict=True)
+        ),
+        workflow_slug=workflow.slug,
+    )
+    return generations
+
+
 # Parameters whose change does not make the one who changed them an author: a new seed
 # asks for another draw of the same image, it does not shape it.
 AUTHORSHIP_NEUTRAL_PARAMS = frozenset({"seed"})
@@ -121,7 +183,9 @@ def _prepared_inputs(contract, files: dict) -> dict[str, images.PreparedImage]:
     return prepared
 
 
-def _new_generation(brief: Brief, params: dict, *, actor, parent=None) -> Generation:
+def _new_generation(
+    brief: Brief, params: dict, *, actor, parent=None, hold: bool = False
+) -> Generation:
     workflow = brief.workflow_version.workflow
     now = timezone.now()
     generation = Generation.objects.create(
@@ -131,7 +195,11 @@ def _new_generation(brief: Brief, params: dict, *, actor, parent=None) -> Genera
         created_by=actor,
         created_at=now,
         pool=workflow.pool,
-        queue_deadline=now + timedelta(seconds=workflow.queue_timeout_s),
+        # A regeneration stays in its parent's lane (a campaign cell's child is the cell's).
+        lane=parent.lane if parent is not None else "",
+        status=Generation.Status.HELD if hold else Generation.Status.QUEUED,
+        # A held row's deadline counts from its release.
+        queue_deadline=None if hold else now + timedelta(seconds=workflow.queue_timeout_s),
     )
     if parent is None:
         generation.authors.set([brief.created_by_id])
@@ -155,20 +223,27 @@ def _enqueue_on_commit(generation: Generation) -> None:
 
 
 @transaction.atomic
-def create_child_generation(parent: Generation, params: dict, *, actor) -> Generation:
-    """A regeneration: a new run of the same brief and version, linked to its parent."""
+def create_child_generation(
+    parent: Generation, params: dict, *, actor, hold: bool = False
+) -> Generation:
+    """A regeneration: a new run of the same brief and version, linked to its parent.
+
+    ``hold``: it waits as held for its lane's scheduler (a campaign's bulk regenerate)
+    instead of going to the queue at once; only a row in a lane can be held."""
     version = parent.brief.workflow_version
     clean = version.contract().validate(params)
-    child = _new_generation(parent.brief, clean, actor=actor, parent=parent)
+    hold = hold and bool(parent.lane)
+    child = _new_generation(parent.brief, clean, actor=actor, parent=parent, hold=hold)
     changed = {k: [parent.params.get(k), v] for k, v in clean.items() if parent.params.get(k) != v}
     record(
-        actions.GENERATION_QUEUED,
+        actions.GENERATION_HELD if hold else actions.GENERATION_QUEUED,
         actor=actor,
         target=child,
         workflow_slug=version.workflow.slug,
         changes={"brief": parent.brief_id, "parent": parent.pk, "changed": changed},
     )
-    _enqueue_on_commit(child)
+    if not hold:
+        _enqueue_on_commit(child)
     return child
 
 
@@ -178,14 +253,14 @@ class NotCancellable(Exception):
 
 @transaction.atomic
 def cancel_generation(generation: Generation, *, actor) -> Generation:
-    """Stop a queued or running generation: its job leaves the queue, its prompt is
+    """Stop a held, queued or running generation: its job leaves the queue, its prompt is
     removed or interrupted (targeted) on the backend, and it ends as cancelled."""
     locked = Generation.objects.for_update().get(pk=generation.pk)
     if not permissions.can_cancel(actor, locked):
         raise PermissionDenied("you may not cancel this generation")
     if locked.status == Generation.Status.CANCELLED:
         return locked
-    if locked.status not in Generation.ACTIVE:
+    if locked.status not in Generation.CANCELLABLE:
         raise NotCancellable(f"{locked} is already {locked.get_status_display().lower()}")
     old = locked.status
     locked.mark_cancelled()
@@ -193,7 +268,8 @@ def cancel_generation(generation: Generation, *, actor) -> Generation:
     workflow = locked.brief.workflow_version.workflow
     record(actions.GENERATION_CANCELLED, actor=actor, target=locked, workflow_slug=workflow.slug,
            changes={"status": [old, locked.status]})  # fmt: skip
-    transaction.on_commit(partial(drop_job, locked.pk, locked.pool), robust=True)
+    if old != Generation.Status.HELD:
+        transaction.on_commit(partial(drop_job, locked.pk, locked.pool), robust=True)
     if locked.prompt_id and locked.backend:
         transaction.on_commit(
             partial(enqueue_cancel, locked.backend, str(locked.prompt_id), locked.pool),

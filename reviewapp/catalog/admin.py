@@ -62,6 +62,8 @@ class WorkflowAdmin(admin.ModelAdmin):
         "queue_timeout_s",
         "run_timeout_s",
         "embed_generation_metadata",
+        "campaign_breaker_min_decided",
+        "campaign_breaker_max_reject_rate",
     )
     readonly_fields = ("slug",)
     inlines = [WorkflowVersionInline]

@@ -1,5 +1,6 @@
 """Workflows and their immutable versions."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -32,6 +33,12 @@ class Workflow(models.Model):
     # original keeps them). A delivery choice, not part of the parameter contract, so it
     # lives here and applies to every version, and to assets already stored.
     embed_generation_metadata = models.BooleanField(default=False)
+    # A campaign's circuit breaker, unless it sets its own: pause once this many cells
+    # are decided and more than this share of them were rejected.
+    campaign_breaker_min_decided = models.PositiveIntegerField(default=20)
+    campaign_breaker_max_reject_rate = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

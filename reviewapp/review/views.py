@@ -186,7 +186,8 @@ def generation_detail(request, pk):
             and generation.status in Generation.REGENERABLE
             and (not decidable or mine is not None),
             "has_seed": services.has_seed(generation),
-            "can_cancel": generation.is_active and permissions.can_cancel(user, generation),
+            "can_cancel": generation.status in generation.CANCELLABLE
+            and permissions.can_cancel(user, generation),
             "queue": rq,
             "position": rq.position(generation) if rq else None,
             "next": nxt,

@@ -34,6 +34,8 @@ ALLOWED = {
     "PreviewImage",
     "EmptyImage",
     "ImageBlur",
+    "ImageAddNoise",
+    "InvertMask",
     "ImageScale",
     "ImageInvert",
     "ImageCompositeMasked",
@@ -55,8 +57,10 @@ def load(name):
     return graph, schema
 
 
-def test_the_three_workflows_are_shipped():
-    assert {"sdxl_base_refiner", "sdxl_inpaint_masked", "color_swatch"} <= set(NAMES)
+def test_the_shipped_workflows_are_there():
+    assert {"sdxl_base_refiner", "sdxl_inpaint_masked", "color_swatch", "product_mockup"} <= set(
+        NAMES
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -211,7 +215,11 @@ def test_sim_every_shipped_workflow_runs_end_to_end():
             params = {k: v for k, v in params.items() if k in contract.properties}
             if "color" in contract.properties:
                 params["color"] = 0x3366CC
-            uploads = {"image": "peer_rgba.png", "mask": "peer_mask.png"}
+            uploads = {
+                "image": "peer_rgba.png",
+                "mask": "peer_mask.png",
+                "product": "peer_rgba.png",
+            }
             for prop in contract.image_properties():
                 data = (fixtures / uploads[prop]).read_bytes()
                 params[prop] = client.upload_image(data, uploads[prop]).load_name

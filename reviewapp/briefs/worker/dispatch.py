@@ -3,7 +3,8 @@
 A worker that only submits its own job's prompt leaves the backend idle between prompts: it
 follows the run, downloads, stores, writes three transactions, and only then takes the next
 job. So once its own prompt is on a backend, a run calls ``submit_ahead``: it takes the
-pool's oldest waiting generation and puts it on a backend whose queue has room (at most one
+pool's next waiting generation (interactive work before released campaign cells, then
+oldest first) and puts it on a backend whose queue has room (at most one
 running plus ``WORKER_SUBMIT_AHEAD`` pending), choosing it as the job would. That row's own
 job, when a worker takes it, finds the prompt there and follows it; meanwhile the backend has
 been running it while we ingested the previous one.
@@ -22,6 +23,7 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from comfybridge.errors import ComfyError, ParamsInvalid
@@ -69,9 +71,14 @@ def submit_ahead(pool: str) -> list[int]:
     return placed
 
 
+# Interactive work (no lane) goes ahead of campaign cells the scheduler released.
+INTERACTIVE_FIRST = Case(When(lane="", then=Value(0)), default=Value(1))
+
+
 def _claim_next(pool: str, depth: int):
-    """The oldest waiting row of ``pool``, marked submitting to a backend with room: a
-    ``Run``; None when nothing waits; False when the row looked at could not go ahead.
+    """The next waiting row of ``pool`` (interactive work first, then oldest), marked
+    submitting to a backend with room: a ``Run``; None when nothing waits; False when
+    the row looked at could not go ahead.
 
     The backend is chosen before the row is locked (choosing asks the backends, and no
     transaction should wait on HTTP); the claim then only succeeds if the row is still
@@ -82,7 +89,7 @@ def _claim_next(pool: str, depth: int):
     )
     peek = (
         waiting.select_related("brief__workflow_version__workflow")
-        .order_by("created_at", "pk")
+        .order_by(INTERACTIVE_FIRST, "created_at", "pk")
         .first()
     )
     if peek is None:

@@ -63,8 +63,17 @@ def enqueue_generation(
     if existing is not None and existing.get_status(refresh=False) in LIVE:
         logger.info("job %s is already %s; not enqueued again", job_id, existing.get_status())
         return existing
-    kwargs = {
-        "job_id": job_id,
+    kwargs = _job_options(generation_id)
+    if delay:
+        return rq_queue.enqueue_in(
+            timedelta(seconds=delay), RUN_GENERATION, generation_id, **kwargs
+        )
+    return rq_queue.enqueue(RUN_GENERATION, generation_id, at_front=at_front, **kwargs)
+
+
+def _job_options(generation_id: int) -> dict:
+    return {
+        "job_id": job_id_for(generation_id),
         # Temporary failures come back as RetryLater: RQ runs the job again after these
         # intervals; the row's attempt count decides when to give up.
         "retry": Retry(max=settings.GENERATION_MAX_ATTEMPTS, interval=list(RETRY_DELAYS)),
@@ -72,11 +81,22 @@ def enqueue_generation(
         "failure_ttl": 7 * 24 * 3600,
         "description": f"run generation {generation_id}",
     }
-    if delay:
-        return rq_queue.enqueue_in(
-            timedelta(seconds=delay), RUN_GENERATION, generation_id, **kwargs
-        )
-    return rq_queue.enqueue(RUN_GENERATION, generation_id, at_front=at_front, **kwargs)
+
+
+def enqueue_new_generations(generation_ids: list[int], pool: str) -> list:
+    """Jobs for rows that have none yet (just released from held), in one round trip
+    (RQ's enqueue_many in a pipeline), in the order given."""
+    if not generation_ids:
+        return []
+    rq_queue = queue(pool)
+    data = [
+        rq_queue.prepare_data(RUN_GENERATION, args=(pk,), **_job_options(pk))
+        for pk in generation_ids
+    ]
+    with rq_queue.connection.pipeline() as pipe:
+        jobs = rq_queue.enqueue_many(data, pipeline=pipe)
+        pipe.execute()
+    return jobs
 
 
 def enqueue_cancel(backend: str, prompt_id: str, pool: str):

@@ -1,0 +1,46 @@
+import logging
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from reviewapp.campaigns.scheduler import tick
+
+logger = logging.getLogger("reviewapp.campaigns")
+
+
+class Command(BaseCommand):
+    help = (
+        "Release held campaign cells into their pool's queue, campaigns in turn, and pause "
+        "campaigns whose breaker, budget or canary says so."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--every",
+            type=float,
+            default=None,
+            help="repeat every N seconds (default CAMPAIGN_SCHEDULER_EVERY_S; 0: once)",
+        )
+
+    def handle(self, *args, **options):
+        every = options["every"]
+        if every is None:
+            every = settings.CAMPAIGN_SCHEDULER_EVERY_S
+        while True:
+            try:
+                released = tick()
+            except Exception:
+                if not every:
+                    raise
+                # Redis or the database may be down for a moment; try again next round.
+                logger.exception("scheduler round failed")
+            else:
+                if released and options["verbosity"] > 1:
+                    self.stdout.write(f"released {released}")
+            finally:
+                close_old_connections()
+            if not every:
+                return
+            time.sleep(every)

@@ -1,0 +1,154 @@
+"""A campaign's figures: counts by status, decisions, GPU-seconds, pace and ETA, and the
+estimate shown before submitting. Read-only; each is a query or two on the lane index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.utils import timezone
+
+from reviewapp.briefs.models import Generation
+
+# The pace is measured over this recent stretch.
+PACE_WINDOW = timedelta(minutes=10)
+# Runs of a version averaged for an estimate.
+ESTIMATE_RUNS = 50
+
+_GPU_SPAN = ExpressionWrapper(
+    F("execution_ended_at") - F("execution_started_at"), output_field=DurationField()
+)
+
+
+def lane_generations(campaign):
+    return Generation.objects.filter(lane=campaign.lane)
+
+
+def status_counts(campaign) -> dict[str, int]:
+    """Generations of the campaign (regenerations included) by status; every status
+    present, zero when none."""
+    rows = lane_generations(campaign).values("status").annotate(n=Count("id")).order_by()
+    counts = {status: 0 for status in Generation.Status.values}
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def gpu_seconds(generations) -> float:
+    """The backends' execution time of these generations, in seconds."""
+    total = generations.filter(
+        execution_started_at__isnull=False, execution_ended_at__isnull=False
+    ).aggregate(s=Sum(_GPU_SPAN))["s"]
+    return total.total_seconds() if total else 0.0
+
+
+@dataclass
+class Decided:
+    decided: int
+    rejected: int
+
+    @property
+    def reject_rate(self) -> float:
+        return self.rejected / self.decided if self.decided else 0.0
+
+
+def decided(generations, since=None) -> Decided:
+    """How many of `generations` were decided (since `since`), and how many rejected (a
+    regenerate of an image awaiting review is its rejection)."""
+    rows = generations.filter(status__in=Generation.DECIDED)
+    if since is not None:
+        rows = rows.filter(decided_at__gte=since)
+    figures = rows.aggregate(
+        decided=Count("id"), rejected=Count("id", filter=Q(status=Generation.Status.REJECTED))
+    )
+    return Decided(figures["decided"] or 0, figures["rejected"] or 0)
+
+
+@dataclass
+class Progress:
+    counts: dict[str, int]
+    cells: int
+    gpu_seconds: float
+    finished_recently: int  # runs ingested within PACE_WINDOW
+    approved_cells: int
+
+    @property
+    def remaining(self) -> int:
+        return sum(self.counts[s] for s in Generation.CANCELLABLE)
+
+    @property
+    def per_minute(self) -> float:
+        return self.finished_recently / (PACE_WINDOW.total_seconds() / 60)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.remaining:
+            return 0.0
+        if not self.finished_recently:
+            return None
+        return self.remaining / self.per_minute * 60
+
+    @property
+    def done_fraction(self) -> float:
+        runs = sum(self.counts.values())
+        return 1 - self.remaining / runs if runs else 0.0
+
+    def as_json(self) -> dict:
+        return {
+            "counts": self.counts,
+            "cells": self.cells,
+            "remaining": self.remaining,
+            "approved_cells": self.approved_cells,
+            "gpu_seconds": round(self.gpu_seconds, 1),
+            "per_minute": round(self.per_minute, 2),
+            "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds),
+            "done_fraction": round(self.done_fraction, 4),
+        }
+
+
+def progress(campaign, now=None) -> Progress:
+    now = now or timezone.now()
+    generations = lane_generations(campaign)
+    return Progress(
+        counts=status_counts(campaign),
+        cells=campaign.cell_count,
+        gpu_seconds=gpu_seconds(generations),
+        finished_recently=generations.filter(ingested_at__gte=now - PACE_WINDOW).count(),
+        approved_cells=generations.filter(status=Generation.Status.APPROVED)
+        .values("brief_id")
+        .distinct()
+        .count(),
+    )
+
+
+def seconds_per_run(version) -> float | None:
+    """The mean GPU-seconds of the version's recent runs, or None before its first."""
+    recent = (
+        Generation.objects.filter(
+            brief__workflow_version=version,
+            execution_started_at__isnull=False,
+            execution_ended_at__isnull=False,
+        )
+        .order_by("-execution_ended_at")
+        .values_list("execution_started_at", "execution_ended_at")[:ESTIMATE_RUNS]
+    )
+    spans = [(end - start).total_seconds() for start, end in recent]
+    return sum(spans) / len(spans) if spans else None
+
+
+@dataclass
+class Estimate:
+    cells: int
+    seconds_per_run: float | None
+    runs_measured: bool
+
+    @property
+    def gpu_seconds(self) -> float | None:
+        if self.seconds_per_run is None:
+            return None
+        return self.cells * self.seconds_per_run
+
+
+def estimate(version, cells: int) -> Estimate:
+    per_run = seconds_per_run(version)
+    return Estimate(cells, per_run, per_run is not None)
