@@ -1,0 +1,122 @@
+"""The breaker, the budget and the canary pause a campaign by themselves, with figures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from reviewapp.audit import actions
+from reviewapp.audit.models import AuditEvent
+from reviewapp.briefs.models import Generation
+from reviewapp.campaigns import scheduler, services
+from reviewapp.campaigns.models import Campaign
+from reviewapp.review import services as review
+from tests.conftest import run_worker
+
+from .helpers import swatch_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tick(django_capture_on_commit_callbacks):
+    def tick():
+        with django_capture_on_commit_callbacks(execute=True):
+            return scheduler.tick()
+
+    return tick
+
+
+def awaiting(campaign):
+    return list(
+        Generation.objects.filter(lane=campaign.lane, status="awaiting_review").order_by("id")
+    )
+
+
+def test_the_breaker_pauses_at_the_configured_reject_rate(
+    operator, reviewer, workflows, rq_queue, settings, tick, sim
+):
+    settings.CAMPAIGN_RELEASE_WINDOW = 6
+    campaign = swatch_campaign(
+        operator, 20, breaker_min_decided=4, breaker_max_reject_rate=0.5
+    )
+    tick()
+    run_worker(rq_queue)
+    ready = awaiting(campaign)
+    assert len(ready) == 6
+    review.approve(ready[0], actor=reviewer)
+    review.reject(ready[1], actor=reviewer, tags=["Visual artifacts"])
+    review.reject(ready[2], actor=reviewer, tags=["Visual artifacts"])
+    tick()  # 3 decided: below the minimum of 4, it goes on
+    assert Campaign.objects.get(pk=campaign.pk).status == "running"
+    run_worker(rq_queue)
+    review.approve(ready[3], actor=reviewer)  # 2 of 4 rejected: 50% is not above 50%
+    tick()
+    assert Campaign.objects.get(pk=campaign.pk).status == "running"
+    run_worker(rq_queue)
+    review.reject(ready[4], actor=reviewer, tags=["Visual artifacts"])  # 3 of 5: 60%
+    released_before = Generation.objects.filter(lane=campaign.lane).exclude(status="held").count()
+    tick()
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert campaign.pause_reason == (
+        "breaker: 3 of 5 decided cells rejected (60%, the limit is 50%)"
+    )
+    event = AuditEvent.objects.get(action=actions.CAMPAIGN_PAUSED)
+    assert event.actor_name == "system"
+    assert event.changes["decided"] == 5 and event.changes["rejected"] == 3
+    assert (
+        Generation.objects.filter(lane=campaign.lane).exclude(status="held").count()
+        <= released_before
+    )
+    # Resumed, it counts from there: the old figures do not pause it again at once.
+    services.resume(campaign, actor=operator)
+    assert tick()
+    assert Campaign.objects.get(pk=campaign.pk).status == "running"
+
+
+def test_the_budget_pauses_once_spent(operator, workflows, rq_queue, settings, tick, sim):
+    settings.CAMPAIGN_RELEASE_WINDOW = 2
+    campaign = swatch_campaign(operator, 10, gpu_budget_s=30)
+    tick()
+    run_worker(rq_queue)
+    first, second = awaiting(campaign)
+    for generation in (first, second):
+        generation.execution_ended_at = generation.execution_started_at + timedelta(seconds=16)
+        generation.save()
+    tick()
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert campaign.pause_reason == "budget: spent 32 of 30 GPU-seconds"
+
+
+def test_the_canary_runs_first_and_waits_for_its_review(
+    operator, reviewer, workflows, rq_queue, settings, tick, sim
+):
+    campaign = swatch_campaign(operator, 8, canary_size=2)
+    assert tick() == {campaign.pk: 2}
+    run_worker(rq_queue)
+    assert tick() == {}  # the canary awaits review: nothing more
+    first, second = awaiting(campaign)
+    review.approve(first, actor=reviewer)
+    assert tick() == {}
+    review.approve(second, actor=reviewer)
+    assert tick() == {campaign.pk: 6}
+    assert AuditEvent.objects.filter(action=actions.CAMPAIGN_CANARY_PASSED).count() == 1
+
+
+def test_a_rejected_canary_pauses_the_campaign_until_its_operator_resumes(
+    operator, reviewer, workflows, rq_queue, settings, tick, sim
+):
+    campaign = swatch_campaign(operator, 8, canary_size=2, breaker_max_reject_rate=0.25)
+    tick()
+    run_worker(rq_queue)
+    for generation in awaiting(campaign):
+        review.reject(generation, actor=reviewer, tags=["Off-brand"])
+    assert tick() == {}
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert campaign.pause_reason.startswith("canary: 2 of 2 canary cells rejected")
+    services.resume(campaign, actor=operator)
+    assert tick() == {campaign.pk: 6}
