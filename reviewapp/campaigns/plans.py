@@ -80,11 +80,17 @@ def _convert(contract, name: str, value, files: set[str]):
             raise ValueError(f"no file named {value!r} was uploaded")
         return {"file": value}
     if isinstance(value, str) and spec.get("type") != "string":
+        # Read only (text to a value); the bounds are the contract's to check, in its words.
         formfield = field_for(name, spec, required=False)
         try:
-            converted = formfield.clean(value)
+            if isinstance(formfield, django_forms.TypedChoiceField):
+                converted = formfield.coerce(value.strip()) if value.strip() else None
+            else:
+                converted = formfield.to_python(value)
         except django_forms.ValidationError as exc:
             raise ValueError(" ".join(exc.messages)) from None
+        except ValueError:
+            raise ValueError(f"{value[:40]!r} is not a {spec.get('type', 'value')}") from None
         if converted is None:
             raise ValueError("is empty")
         return converted

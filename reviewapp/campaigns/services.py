@@ -43,6 +43,41 @@ class Options:
     gpu_budget_s: float | None = None
     renditions: list = field(default_factory=list)
 
+    @classmethod
+    def from_spec(cls, spec: dict) -> Options:
+        """The options a matrix file may carry beside its axes: title, canary, breaker
+        {min_decided, max_reject_rate}, gpu_budget_s, renditions."""
+        problems = []
+
+        def number(value, name, kind):
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                problems.append(f"'{name}' must be a number")
+                return None
+            if kind is int and not float(value).is_integer():
+                problems.append(f"'{name}' must be a whole number")
+                return None
+            return kind(value)
+
+        breaker = spec.get("breaker") or {}
+        if not isinstance(breaker, dict):
+            problems.append("'breaker' must be an object with min_decided and max_reject_rate")
+            breaker = {}
+        options = cls(
+            title=str(spec.get("title") or "")[:200],
+            canary_size=number(spec.get("canary"), "canary", int) or 0,
+            breaker_min_decided=number(breaker.get("min_decided"), "breaker.min_decided", int),
+            breaker_max_reject_rate=number(
+                breaker.get("max_reject_rate"), "breaker.max_reject_rate", float
+            ),
+            gpu_budget_s=number(spec.get("gpu_budget_s"), "gpu_budget_s", float),
+            renditions=spec.get("renditions") or [],
+        )
+        if problems:
+            raise plans.PlanInvalid(problems)
+        return options
+
 
 def _refuse_unless_operator(actor) -> None:
     if not permissions.can_submit(actor):

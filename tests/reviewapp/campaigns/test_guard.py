@@ -38,9 +38,7 @@ def test_the_breaker_pauses_at_the_configured_reject_rate(
     operator, reviewer, workflows, rq_queue, settings, tick, sim
 ):
     settings.CAMPAIGN_RELEASE_WINDOW = 6
-    campaign = swatch_campaign(
-        operator, 20, breaker_min_decided=4, breaker_max_reject_rate=0.5
-    )
+    campaign = swatch_campaign(operator, 20, breaker_min_decided=4, breaker_max_reject_rate=0.5)
     tick()
     run_worker(rq_queue)
     ready = awaiting(campaign)
