@@ -7,6 +7,7 @@ from reviewapp.accounts import permissions
 from reviewapp.accounts.views import SignInView, login_only
 from reviewapp.audit import views as audit_views
 from reviewapp.briefs import views as brief_views
+from reviewapp.campaigns import views as campaign_views
 from reviewapp.catalog import views as catalog_views
 from reviewapp.review import decide as review_decide
 from reviewapp.review import views as review_views
@@ -31,6 +32,15 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("workflows/", catalog_views.workflow_list, name="workflow_list"),
     path("workflows/<slug:slug>/new/", brief_views.brief_new, name="brief_new"),
+    path("workflows/<slug:slug>/campaign/", campaign_views.campaign_new, name="campaign_new"),
+    path("campaigns/", campaign_views.campaign_list, name="campaign_list"),
+    path("campaigns/<int:pk>/", campaign_views.campaign_detail, name="campaign_detail"),
+    path("campaigns/<int:pk>/status.json", campaign_views.campaign_status, name="campaign_status"),
+    path("campaigns/<int:pk>/submit/", campaign_views.campaign_submit, name="campaign_submit"),
+    path("campaigns/<int:pk>/pause/", campaign_views.campaign_pause, name="campaign_pause"),
+    path("campaigns/<int:pk>/resume/", campaign_views.campaign_resume, name="campaign_resume"),
+    path("campaigns/<int:pk>/cancel/", campaign_views.campaign_cancel, name="campaign_cancel"),
+    path("campaigns/<int:pk>/limits/", campaign_views.campaign_limits, name="campaign_limits"),
     path("briefs/", brief_views.brief_list, name="brief_list"),
     path("briefs/<int:pk>/", brief_views.brief_detail, name="brief_detail"),
     path("briefs/<int:pk>/status.json", brief_views.brief_status, name="brief_status"),

@@ -89,6 +89,18 @@ class Progress:
         return self.remaining / self.per_minute * 60
 
     @property
+    def eta_text(self) -> str:
+        """As the page's script writes it too (campaign_status.js)."""
+        seconds = self.eta_seconds
+        if seconds is None:
+            return "not known yet"
+        if seconds < 90:
+            return f"{round(seconds)} s"
+        if seconds < 5400:
+            return f"{round(seconds / 60)} min"
+        return f"{seconds / 3600:.1f} h"
+
+    @property
     def done_fraction(self) -> float:
         runs = sum(self.counts.values())
         return 1 - self.remaining / runs if runs else 0.0

@@ -24,6 +24,15 @@ RULES = {
     "logout": set(),  # POST only
     "workflow_list": {"operator", "reviewer", "workflow_admin", "auditor", "superuser"},
     "brief_new": {"operator", "superuser"},
+    "campaign_new": {"operator", "superuser"},
+    "campaign_list": {"operator", "reviewer", "auditor", "superuser"},
+    "campaign_detail": {"owner", "reviewer", "auditor", "superuser"},
+    "campaign_status": {"owner", "reviewer", "auditor", "superuser"},
+    "campaign_submit": set(),  # POST only
+    "campaign_pause": set(),  # POST only
+    "campaign_resume": set(),  # POST only
+    "campaign_cancel": set(),  # POST only
+    "campaign_limits": set(),  # POST only
     "brief_list": {"operator", "reviewer", "workflow_admin", "auditor", "superuser"},
     "brief_detail": {"owner", "reviewer", "auditor", "superuser"},
     "brief_status": {"owner", "reviewer", "auditor", "superuser"},
@@ -64,6 +73,13 @@ POST_RULES = {
     "decision_undo": {"reviewer"},
     "version_publish": {"workflow_admin", "superuser"},
     "version_retire": {"workflow_admin", "superuser"},
+    # Only the operator who drafted it submits a campaign; its operator or a reviewer
+    # steers it.
+    "campaign_submit": {"owner"},
+    "campaign_pause": {"owner", "reviewer", "superuser"},
+    "campaign_resume": {"owner", "reviewer", "superuser"},
+    "campaign_limits": {"owner", "reviewer", "superuser"},
+    "campaign_cancel": {"owner", "reviewer", "superuser"},
 }
 
 
@@ -122,7 +138,18 @@ def world(workflows):
     decision = services.reject(
         awaiting_generation(owner), actor=users["reviewer"], reason="too dark"
     )
+    from tests.reviewapp.campaigns.helpers import swatch_campaign
+
+    campaign = swatch_campaign(owner, 2)
     args = {
+        "campaign_new": ["color_swatch"],
+        "campaign_detail": [campaign.pk],
+        "campaign_status": [campaign.pk],
+        "campaign_submit": [campaign.pk],
+        "campaign_pause": [campaign.pk],
+        "campaign_resume": [campaign.pk],
+        "campaign_cancel": [campaign.pk],
+        "campaign_limits": [campaign.pk],
         "brief_new": ["color_swatch"],
         "brief_detail": [generation.brief_id],
         "brief_status": [generation.brief_id],

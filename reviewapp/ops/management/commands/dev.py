@@ -35,7 +35,8 @@ class Command(BaseCommand):
     help = (
         "Development only: migrate, load workflows, create demo accounts, then run Redis "
         "(embedded unless REDIS_URL is set), the ComfyUI simulator (unless COMFYUI_POOLS or "
-        "COMFYUI_URL is set), an RQ worker per pool, the reconciler, the audit sealer and the "
+        "COMFYUI_URL is set), an RQ worker per pool, the reconciler, the campaign scheduler, "
+        "the audit sealer and the "
         "web server until Ctrl-C."
     )
 
@@ -109,6 +110,7 @@ class Command(BaseCommand):
             worker += ["--worker-class", "rq.worker.SimpleWorker"]
             self.spawn(f"worker {pool}", worker, env, restart=True)
         self.spawn("reconciler", [*manage, "reconcile", "--every", "10"], env, restart=True)
+        self.spawn("scheduler", [*manage, "schedule_campaigns"], env, restart=True)
         self.spawn("sealer", [*manage, "seal_audit", "--every", "2"], env, restart=True)
         self.spawn("web", [*manage, "runserver", f"127.0.0.1:{options['port']}"], env)
 
