@@ -49,7 +49,7 @@ def test_an_operator_builds_a_matrix_previews_it_and_submits(as_operator, workfl
     assert response.status_code == 302 and response.url == f"/campaigns/{campaign.pk}/"
     page = as_operator.get(response.url).content.decode()
     assert "12 cells" in page
-    assert "3 product × 4 scene = 12 cells" in page
+    assert "3 product \N{MULTIPLICATION SIGN} 4 scene = 12 cells" in page
     assert "No estimate yet" in page
     assert not Generation.objects.exists()  # a draft runs nothing
     response = as_operator.post(reverse("campaign_submit", args=[campaign.pk]))
