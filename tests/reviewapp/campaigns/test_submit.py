@@ -77,4 +77,6 @@ def test_the_cell_cap_is_enforced_before_expanding(operator, workflows, settings
     plan = plans.matrix_plan(spec, version.contract())
     with pytest.raises(plans.PlanInvalid) as exc:
         services.create_draft(version, plan, actor=operator, options=services.Options())
-    assert str(exc.value).startswith("4 colour \N{MULTIPLICATION SIGN} 3 size = 12 cells: a campaign has at most 10")
+    assert str(exc.value).startswith(
+        "4 colour \N{MULTIPLICATION SIGN} 3 size = 12 cells: a campaign has at most 10"
+    )
