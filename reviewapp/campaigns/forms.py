@@ -103,6 +103,7 @@ def builder_rows(contract, data=None) -> list[dict]:
                 "is_image": is_image,
                 "is_seed": name == "seed" and spec.get("type") == "integer",
                 "text": text,
+                "lines": min(8, max(1, text.count("\n") + 1, len(text) // 70 + 1)),
                 "random": seeds,
             }
         )

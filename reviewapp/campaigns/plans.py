@@ -453,6 +453,30 @@ def _all_params(plan: dict) -> Iterator[dict]:
             yield value["params"]
 
 
+def varying_params(plan: dict) -> set[str]:
+    """The parameters that differ between cells: a matrix's axes and templates, or the
+    columns whose values differ between rows."""
+    if plan["kind"] == "matrix":
+        names = set(plan["template"])
+        for axis in plan["axes"]:
+            for value in axis["values"]:
+                names.update(value["params"])
+        return names
+    rows = [row["params"] for row in plan["rows"]]
+    keys = set().union(*rows) if rows else set()
+    return {k for k in keys if len({json.dumps(r.get(k), sort_keys=True) for r in rows}) > 1}
+
+
+def stored_files(plan: dict, image_properties) -> set[str]:
+    """The storage names of the images a stored plan names."""
+    return {
+        value
+        for params in _all_params(plan)
+        for key, value in params.items()
+        if key in image_properties and isinstance(value, str)
+    }
+
+
 def axis_names(plan: dict) -> list[str]:
     if plan["kind"] == "rows":
         return []

@@ -15,6 +15,7 @@ from functools import partial
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -185,12 +186,18 @@ def create_draft(
 
 
 def _store_files(names: set[str], files: dict[str, images.PreparedImage]) -> dict[str, str]:
+    """Each file stored once, under the hash of its re-encoded bytes (what the backend
+    receives); bytes already stored (an earlier brief's or campaign's) are not stored
+    again. An Upload row per name keeps the name the operator gave it."""
     stored = {}
     for name in sorted(names):
         prepared = files[name]
         upload = Upload(property_name="", sha256=prepared.sha256, original_name=name[:255])
-        # Named by the hash of the re-encoded bytes: those are what the backend receives.
-        upload.file.save(f"{prepared.sha256[:16]}.png", ContentFile(prepared.data), save=False)
+        earlier = Upload.objects.filter(sha256=prepared.sha256).exclude(file="").first()
+        if earlier is not None and default_storage.exists(earlier.file.name):
+            upload.file.name = earlier.file.name
+        else:
+            upload.file.save(f"{prepared.sha256[:16]}.png", ContentFile(prepared.data), save=False)
         upload.save()
         stored[name] = upload.file.name
     return stored

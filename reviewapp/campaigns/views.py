@@ -15,7 +15,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
+from reviewapp.briefs.models import Upload
 from reviewapp.briefs.services import NotPublished
+from reviewapp.briefs.templatetags.briefs import param_rows
 from reviewapp.campaigns import plans, services, stats
 from reviewapp.campaigns.forms import LimitsForm, OptionsForm, builder_rows, read_plan
 from reviewapp.campaigns.models import Campaign
@@ -134,7 +136,7 @@ def campaign_detail(request, pk):
             cells.append(cell)
         context.update(
             {
-                "preview": plans.checked(cells, campaign.workflow_version.contract()),
+                **_preview(campaign, cells),
                 "estimate": stats.estimate(campaign.workflow_version, campaign.cell_count),
                 "is_owner": campaign.created_by_id == request.user.pk,
             }
@@ -155,6 +157,34 @@ def campaign_detail(request, pk):
         }
     )
     return render(request, "campaigns/campaign_detail.html", context)
+
+
+def _preview(campaign: Campaign, cells) -> dict:
+    """The first cells as the draft page shows them: what every cell shares once, and
+    per cell where it sits and what differs; images by the names they were given."""
+    version = campaign.workflow_version
+    contract = version.contract()
+    cells = plans.checked(cells, contract)
+    images = set(contract.image_properties())
+    originals = dict(
+        Upload.objects.filter(file__in=plans.stored_files(campaign.plan, images)).values_list(
+            "file", "original_name"
+        )
+    )
+
+    def shown(params):
+        named = {k: originals.get(v, v) if k in images else v for k, v in params.items()}
+        return param_rows(named, version.schema)
+
+    varying = plans.varying_params(campaign.plan)
+    first = cells[0].params if cells else {}
+    return {
+        "same": shown({k: v for k, v in first.items() if k not in varying}),
+        "preview": [
+            (cell, shown({k: v for k, v in cell.params.items() if k in varying})) for cell in cells
+        ],
+        "more": campaign.cell_count - len(cells),
+    }
 
 
 @require_GET
