@@ -13,6 +13,8 @@ from reviewapp.briefs.models import Generation
 
 # The pace is measured over this recent stretch.
 PACE_WINDOW = timedelta(minutes=10)
+# ... but never shorter than this (the first seconds say little).
+MIN_PACE_SPAN = timedelta(seconds=15)
 # Runs of a version averaged for an estimate.
 ESTIMATE_RUNS = 50
 
@@ -69,8 +71,11 @@ class Progress:
     counts: dict[str, int]
     cells: int
     gpu_seconds: float
-    finished_recently: int  # runs ingested within PACE_WINDOW
+    finished_recently: int  # runs ingested within `pace_span`
     approved_cells: int
+    # The stretch the pace is measured over: PACE_WINDOW, or the time since submission
+    # while the campaign is younger than that.
+    pace_span: timedelta = PACE_WINDOW
 
     @property
     def remaining(self) -> int:
@@ -78,7 +83,7 @@ class Progress:
 
     @property
     def per_minute(self) -> float:
-        return self.finished_recently / (PACE_WINDOW.total_seconds() / 60)
+        return self.finished_recently / (self.pace_span.total_seconds() / 60)
 
     @property
     def eta_seconds(self) -> float | None:
@@ -121,11 +126,15 @@ class Progress:
 def progress(campaign, now=None) -> Progress:
     now = now or timezone.now()
     generations = lane_generations(campaign)
+    span = PACE_WINDOW
+    if campaign.submitted_at is not None:
+        span = max(min(PACE_WINDOW, now - campaign.submitted_at), MIN_PACE_SPAN)
     return Progress(
+        pace_span=span,
         counts=status_counts(campaign),
         cells=campaign.cell_count,
         gpu_seconds=gpu_seconds(generations),
-        finished_recently=generations.filter(ingested_at__gte=now - PACE_WINDOW).count(),
+        finished_recently=generations.filter(ingested_at__gte=now - span).count(),
         approved_cells=generations.filter(status=Generation.Status.APPROVED)
         .values("brief_id")
         .distinct()
