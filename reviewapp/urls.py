@@ -7,6 +7,7 @@ from reviewapp.accounts import permissions
 from reviewapp.accounts.views import SignInView, login_only
 from reviewapp.audit import views as audit_views
 from reviewapp.briefs import views as brief_views
+from reviewapp.campaigns import matrix_views as campaign_matrix
 from reviewapp.campaigns import views as campaign_views
 from reviewapp.catalog import views as catalog_views
 from reviewapp.review import decide as review_decide
@@ -36,6 +37,17 @@ urlpatterns = [
     path("campaigns/", campaign_views.campaign_list, name="campaign_list"),
     path("campaigns/<int:pk>/", campaign_views.campaign_detail, name="campaign_detail"),
     path("campaigns/<int:pk>/status.json", campaign_views.campaign_status, name="campaign_status"),
+    path("campaigns/<int:pk>/matrix/", campaign_matrix.matrix, name="campaign_matrix"),
+    path(
+        "campaigns/<int:pk>/matrix/cells.json",
+        campaign_matrix.matrix_cells,
+        name="campaign_matrix_cells",
+    ),
+    path(
+        "campaigns/<int:pk>/matrix/decide/",
+        campaign_matrix.matrix_decide,
+        name="campaign_matrix_decide",
+    ),
     path("campaigns/<int:pk>/submit/", campaign_views.campaign_submit, name="campaign_submit"),
     path("campaigns/<int:pk>/pause/", campaign_views.campaign_pause, name="campaign_pause"),
     path("campaigns/<int:pk>/resume/", campaign_views.campaign_resume, name="campaign_resume"),

@@ -110,7 +110,7 @@ def _merged(chosen: services.Options, from_file: services.Options) -> services.O
     return services.Options(**values)
 
 
-def _visible(request, pk) -> Campaign:
+def visible_campaign(request, pk) -> Campaign:
     campaign = get_object_or_404(
         Campaign.objects.select_related("workflow_version__workflow", "created_by"), pk=pk
     )
@@ -121,7 +121,7 @@ def _visible(request, pk) -> Campaign:
 
 @login_only
 def campaign_detail(request, pk):
-    campaign = _visible(request, pk)
+    campaign = visible_campaign(request, pk)
     context = {
         "campaign": campaign,
         "can_steer": permissions.can_steer_campaign(request.user, campaign),
@@ -190,7 +190,7 @@ def _preview(campaign: Campaign, cells) -> dict:
 @require_GET
 @login_only
 def campaign_status(request, pk):
-    campaign = _visible(request, pk)
+    campaign = visible_campaign(request, pk)
     progress = stats.progress(campaign)
     figures = stats.decided(stats.lane_generations(campaign))
     return JsonResponse(
@@ -207,7 +207,7 @@ def campaign_status(request, pk):
 
 
 def _steer(request, pk, action, done: str):
-    campaign = _visible(request, pk)
+    campaign = visible_campaign(request, pk)
     if not permissions.can_steer_campaign(request.user, campaign):
         raise PermissionDenied
     try:
@@ -266,7 +266,7 @@ def campaign_cancel(request, pk):
 def campaign_limits(request, pk):
     form = LimitsForm(request.POST)
     if not form.is_valid():
-        campaign = _visible(request, pk)
+        campaign = visible_campaign(request, pk)
         if not permissions.can_steer_campaign(request.user, campaign):
             raise PermissionDenied
         errors = "; ".join(f"{form.fields[k].label}: {' '.join(v)}" for k, v in form.errors.items())

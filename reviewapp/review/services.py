@@ -209,7 +209,12 @@ def reject(
 
 @transaction.atomic
 def regenerate(
-    generation: Generation, *, actor, params: dict | None = None, key: uuid.UUID | None = None
+    generation: Generation,
+    *,
+    actor,
+    params: dict | None = None,
+    key: uuid.UUID | None = None,
+    hold: bool = False,
 ) -> Generation:
     """A child generation: the same parameters with a new seed, or edited parameters
     (validated again against the version the brief pinned).
@@ -217,7 +222,8 @@ def regenerate(
     On an image awaiting review this is its decision: it is rejected with the reason
     "regenerated", its pending approvals end with it (named in the audit event), and
     the child takes its place in the queue once it has run. A decided or failed image
-    is run again and keeps its status."""
+    is run again and keeps its status. `hold`: the child waits for its campaign's
+    scheduler (a bulk regenerate of a campaign's cells) instead of joining the queue."""
     locked = _locked(generation)
     if not permissions.can_regenerate(actor, locked):
         raise PermissionDenied("you may not regenerate this generation")
@@ -240,7 +246,7 @@ def regenerate(
         params = dict(locked.params)
         if has_seed(locked):
             params["seed"] = new_seed(locked.params.get("seed"))
-    child = create_child_generation(locked, params, actor=actor)
+    child = create_child_generation(locked, params, actor=actor, hold=hold)
     changes = {
         name: [locked.params.get(name), value]
         for name, value in child.params.items()

@@ -17,6 +17,7 @@ from reviewapp.accounts.views import login_only, require
 from reviewapp.briefs import waiting
 from reviewapp.briefs.models import Brief, Generation
 from reviewapp.catalog.models import Workflow
+from reviewapp.lib.redirects import safe_back
 from reviewapp.review import claims, services
 from reviewapp.review.lineage import lineage_tree, param_changes
 from reviewapp.review.queue import (
@@ -186,6 +187,7 @@ def generation_detail(request, pk):
             and generation.status in Generation.REGENERABLE
             and (not decidable or mine is not None),
             "has_seed": services.has_seed(generation),
+            "back": safe_back(request),
             "can_cancel": generation.status in generation.CANCELLABLE
             and permissions.can_cancel(user, generation),
             "queue": rq,

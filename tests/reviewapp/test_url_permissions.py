@@ -29,6 +29,9 @@ RULES = {
     "campaign_detail": {"owner", "reviewer", "auditor", "superuser"},
     "campaign_status": {"owner", "reviewer", "auditor", "superuser"},
     "campaign_submit": set(),  # POST only
+    "campaign_matrix": {"owner", "reviewer", "auditor", "superuser"},
+    "campaign_matrix_cells": {"owner", "reviewer", "auditor", "superuser"},
+    "campaign_matrix_decide": set(),  # POST only
     "campaign_pause": set(),  # POST only
     "campaign_resume": set(),  # POST only
     "campaign_cancel": set(),  # POST only
@@ -76,6 +79,7 @@ POST_RULES = {
     # Only the operator who drafted it submits a campaign; its operator or a reviewer
     # steers it.
     "campaign_submit": {"owner"},
+    "campaign_matrix_decide": {"owner", "reviewer", "superuser"},
     "campaign_pause": {"owner", "reviewer", "superuser"},
     "campaign_resume": {"owner", "reviewer", "superuser"},
     "campaign_limits": {"owner", "reviewer", "superuser"},
@@ -145,6 +149,9 @@ def world(workflows):
         "campaign_new": ["color_swatch"],
         "campaign_detail": [campaign.pk],
         "campaign_status": [campaign.pk],
+        "campaign_matrix": [campaign.pk],
+        "campaign_matrix_cells": [campaign.pk],
+        "campaign_matrix_decide": [campaign.pk],
         "campaign_submit": [campaign.pk],
         "campaign_pause": [campaign.pk],
         "campaign_resume": [campaign.pk],
@@ -217,7 +224,12 @@ def test_post_matrix(client, world, role):
     for name, rule in POST_RULES.items():
         _login(client, users, role)
         data = {"reason": "x", "token": "0b0e6b8e-7d52-4c4e-9d8e-4c3b2a1f0e9d"}
-        response = client.post(reverse(name, args=args.get(name, [])), data)
+        url = reverse(name, args=args.get(name, []))
+        if name == "campaign_matrix_decide":  # a JSON endpoint
+            body = '{"action": "regenerate", "cells": []}'
+            response = client.post(url, body, content_type="application/json")
+        else:
+            response = client.post(url, data)
         status = response.status_code
         if role == "anonymous":
             ok = status == 302 and "/login/" in response.url

@@ -25,7 +25,7 @@ def load(dirs):
 def test_loading_publishes_one_version_per_workflow(db, dirs):
     load(dirs)
     slugs = set(Workflow.objects.values_list("slug", flat=True))
-    assert slugs == {"color_swatch", "sdxl_base_refiner", "sdxl_inpaint_masked"}
+    assert slugs == {"color_swatch", "product_mockup", "sdxl_base_refiner", "sdxl_inpaint_masked"}
     for wf in Workflow.objects.all():
         assert wf.published_version.number == 1
     # The schema's own title, the one the workflow list shows, not one made from the slug.
@@ -36,7 +36,7 @@ def test_loading_publishes_one_version_per_workflow(db, dirs):
 def test_loading_again_changes_nothing(db, dirs):
     load(dirs)
     load(dirs)
-    assert WorkflowVersion.objects.count() == 3
+    assert WorkflowVersion.objects.count() == 4
 
 
 def test_a_changed_file_makes_a_new_published_version_and_keeps_the_old(db, dirs):

@@ -32,6 +32,8 @@ def test_required_approvals_edited_in_the_admin_is_audited(client, workflows):
             "required_approvals": 2,
             "queue_timeout_s": workflow.queue_timeout_s,
             "run_timeout_s": 120,
+            "campaign_breaker_min_decided": workflow.campaign_breaker_min_decided,
+            "campaign_breaker_max_reject_rate": workflow.campaign_breaker_max_reject_rate,
             "versions-TOTAL_FORMS": len(versions),
             "versions-INITIAL_FORMS": len(versions),
             **{f"versions-{i}-id": v.pk for i, v in enumerate(versions)},

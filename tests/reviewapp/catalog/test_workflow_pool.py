@@ -50,6 +50,8 @@ def change_workflow(client, workflow, **fields):
         "required_approvals": workflow.required_approvals,
         "queue_timeout_s": workflow.queue_timeout_s,
         "run_timeout_s": workflow.run_timeout_s,
+        "campaign_breaker_min_decided": workflow.campaign_breaker_min_decided,
+        "campaign_breaker_max_reject_rate": workflow.campaign_breaker_max_reject_rate,
         "versions-TOTAL_FORMS": len(versions),
         "versions-INITIAL_FORMS": len(versions),
         **{f"versions-{i}-id": v.pk for i, v in enumerate(versions)},
@@ -239,6 +241,7 @@ def test_load_workflows_refuses_a_file_naming_an_unknown_pool(db, dirs, two_pool
     assert "color_swatch: refused" in err
     assert f"color_swatch.schema.json: 'x-pool': pool 'gpu' is not configured; {CONFIGURED}" in err
     assert set(Workflow.objects.values_list("slug", flat=True)) == {
+        "product_mockup",
         "sdxl_base_refiner",
         "sdxl_inpaint_masked",
     }
@@ -251,6 +254,7 @@ def test_load_workflows_places_each_workflow_in_the_pool_its_file_names(db, dirs
 
     assert dict(Workflow.objects.values_list("slug", "pool")) == {
         "color_swatch": "default",
+        "product_mockup": "default",
         "sdxl_base_refiner": "sdxl",
         "sdxl_inpaint_masked": "default",
     }
