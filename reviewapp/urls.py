@@ -48,6 +48,7 @@ urlpatterns = [
         campaign_matrix.matrix_decide,
         name="campaign_matrix_decide",
     ),
+    path("campaigns/<int:pk>/approved.zip", campaign_views.campaign_export, name="campaign_export"),
     path("campaigns/<int:pk>/submit/", campaign_views.campaign_submit, name="campaign_submit"),
     path("campaigns/<int:pk>/pause/", campaign_views.campaign_pause, name="campaign_pause"),
     path("campaigns/<int:pk>/resume/", campaign_views.campaign_resume, name="campaign_resume"),

@@ -23,6 +23,7 @@ CAMPAIGN_RESUMED = "campaign.resumed"
 CAMPAIGN_CANCELLED = "campaign.cancelled"
 CAMPAIGN_CHANGED = "campaign.changed"  # breaker or budget edited
 CAMPAIGN_CANARY_PASSED = "campaign.canary_passed"
+CAMPAIGN_EXPORTED = "campaign.exported"  # the approved set downloaded or written out
 
 # Workflows
 WORKFLOW_CREATED = "workflow.created"

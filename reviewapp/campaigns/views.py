@@ -9,16 +9,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
+from reviewapp.audit import actions
+from reviewapp.audit.services import record
 from reviewapp.briefs.models import Upload
 from reviewapp.briefs.services import NotPublished
 from reviewapp.briefs.templatetags.briefs import param_rows
-from reviewapp.campaigns import plans, services, stats
+from reviewapp.campaigns import export, plans, services, stats
 from reviewapp.campaigns.forms import LimitsForm, OptionsForm, builder_rows, read_plan
 from reviewapp.campaigns.models import Campaign
 from reviewapp.catalog.models import WorkflowVersion
@@ -147,6 +149,7 @@ def campaign_detail(request, pk):
         {
             "progress": progress,
             "figures": stats.decided(stats.lane_generations(campaign)),
+            "unsettled": export.not_yet_settled(campaign),
             "limits_form": LimitsForm(
                 initial={
                     "breaker_min_decided": campaign.breaker_min_decided,
@@ -278,3 +281,20 @@ def campaign_limits(request, pk):
         lambda c: services.change_limits(c, actor=request.user, options=form.options()),
         "Limits changed.",
     )
+
+
+@require_GET
+@login_only
+def campaign_export(request, pk):
+    """The approved set as a ZIP with its manifest, streamed (see export.py)."""
+    campaign = visible_campaign(request, pk)
+    record(
+        actions.CAMPAIGN_EXPORTED,
+        actor=request.user,
+        target=campaign,
+        workflow_slug=campaign.workflow.slug,
+        changes={"renditions": [r["name"] for r in campaign.renditions]},
+    )
+    response = StreamingHttpResponse(export.stream(campaign), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-approved.zip"'
+    return response

@@ -29,6 +29,7 @@ RULES = {
     "campaign_detail": {"owner", "reviewer", "auditor", "superuser"},
     "campaign_status": {"owner", "reviewer", "auditor", "superuser"},
     "campaign_submit": set(),  # POST only
+    "campaign_export": {"owner", "reviewer", "auditor", "superuser"},
     "campaign_matrix": {"owner", "reviewer", "auditor", "superuser"},
     "campaign_matrix_cells": {"owner", "reviewer", "auditor", "superuser"},
     "campaign_matrix_decide": set(),  # POST only
@@ -149,6 +150,7 @@ def world(workflows):
         "campaign_new": ["color_swatch"],
         "campaign_detail": [campaign.pk],
         "campaign_status": [campaign.pk],
+        "campaign_export": [campaign.pk],
         "campaign_matrix": [campaign.pk],
         "campaign_matrix_cells": [campaign.pk],
         "campaign_matrix_decide": [campaign.pk],

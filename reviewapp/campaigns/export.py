@@ -1,0 +1,268 @@
+"""A campaign's approved set as a ZIP, streamed: the images, their renditions, and a
+manifest (JSON and CSV) of where each came from.
+
+Only settled approvals go out (decided longer ago than the undo window and its margin:
+Generation.objects.settled()), each cell's latest one. Images are read and written a
+chunk at a time and renditions one at a time, so memory stays flat however many images
+there are; the manifest's rows (a few hundred bytes a cell) are written at the end.
+
+Per cell the manifest says where it sits (coordinates, a row file's other columns), what
+ran (parameters, seed, workflow version and checksum, backend, its fingerprint and
+ComfyUI version), who approved it and when, and the sha256 of every file delivered, and
+of the stored original where that differs (metadata stripped on delivery).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+
+from django.db.models import Prefetch
+from django.utils import timezone
+from PIL import Image, ImageOps
+
+from reviewapp.briefs.models import Asset, Generation
+from reviewapp.campaigns.models import Campaign, Cell
+from reviewapp.lib import csvsafe
+from reviewapp.review.models import Decision
+
+CHUNK = 256 * 1024
+FORMATS = {"jpeg": ("JPEG", "jpg"), "png": ("PNG", "png"), "webp": ("WEBP", "webp")}
+CSV_FIELDS = [
+    "path", "kind", "rendition", "cell", "coordinates", "metadata", "generation", "seed",
+    "parameters", "workflow", "version", "checksum", "backend_fingerprint",
+    "comfyui_version", "sha256", "stored_original_sha256", "width", "height",
+    "approved_by", "approved_at",
+]  # fmt: skip
+
+
+class _Sink(io.RawIOBase):
+    """Where the ZIP writes; the generator hands on what piled up. Not seekable, so
+    zipfile writes data descriptors instead of seeking back."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.position = 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.parts.append(bytes(data))
+        self.position += len(data)
+        return len(data)
+
+    def tell(self):
+        return self.position
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
+
+
+def delivered(campaign: Campaign, now=None):
+    """(cell, generation) for each cell with a settled approval: its latest approved
+    generation, with assets and standing approvals loaded."""
+    approved = (
+        Generation.objects.filter(lane=campaign.lane)
+        .settled(now)
+        .filter(status=Generation.Status.APPROVED)
+        .select_related("brief__workflow_version__workflow")
+        .prefetch_related(
+            "assets",
+            Prefetch(
+                "decisions",
+                queryset=Decision.objects.filter(
+                    action=Decision.Action.APPROVE, reversed_by__isnull=True
+                ).select_related("actor"),
+                to_attr="approvals",
+            ),
+        )
+        .order_by("brief_id", "-id")
+    )
+    latest: dict[int, Generation] = {}
+    for generation in approved.iterator(chunk_size=500):
+        latest.setdefault(generation.brief_id, generation)
+    cells = Cell.objects.filter(campaign=campaign, brief_id__in=list(latest)).order_by("index")
+    for cell in cells.iterator(chunk_size=500):
+        yield cell, latest[cell.brief_id]
+
+
+def not_yet_settled(campaign: Campaign, now=None) -> int:
+    """Approvals too recent to export (still inside the undo window and its margin)."""
+    approved = Generation.objects.filter(lane=campaign.lane, status=Generation.Status.APPROVED)
+    return approved.count() - approved.settled(now).count()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "x"
+
+
+def stem(cell: Cell) -> str:
+    """A file name that says where the cell sits: 00012_mug_night."""
+    parts = [f"{cell.index + 1:05d}", *(_slug(str(v)) for v in cell.coords.values())]
+    if not cell.coords:
+        parts += [_slug(str(v)) for v in list(cell.metadata.values())[:2]]
+    return "_".join(parts)
+
+
+def _rendition(data: bytes, spec: dict) -> bytes:
+    """The image fitted to the channel's size (centre-cropped to its shape) and format."""
+    pil_format, _ = FORMATS[spec["format"]]
+    with Image.open(io.BytesIO(data)) as img:
+        img = ImageOps.exif_transpose(img)
+        fitted = ImageOps.fit(img, (spec["width"], spec["height"]), Image.Resampling.LANCZOS)
+        if pil_format == "JPEG" and fitted.mode != "RGB":
+            background = Image.new("RGB", fitted.size, (255, 255, 255))
+            rgba = fitted.convert("RGBA")
+            background.paste(rgba, mask=rgba.getchannel("A"))
+            fitted = background
+        out = io.BytesIO()
+        options = {"quality": 90} if pil_format in ("JPEG", "WEBP") else {"optimize": True}
+        fitted.save(out, format=pil_format, **options)
+        return out.getvalue()
+
+
+def stream(campaign: Campaign, *, now=None) -> Iterator[bytes]:
+    """The ZIP, a piece at a time."""
+    now = now or timezone.now()
+    version = campaign.workflow_version
+    sink = _Sink()
+    entries: list[dict] = []
+    files: list[dict] = []
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
+        for cell, generation in delivered(campaign, now):
+            entry = _entry(cell, generation)
+            for position, asset in enumerate(generation.assets.all()):
+                name = stem(cell) + (f"_{position + 1}" if position else "")
+                file = yield from _write_original(archive, sink, asset, f"images/{name}.png")
+                entry["files"].append(file)
+                files.append({**file, "entry": entry})
+                for spec in campaign.renditions:
+                    with asset.open_delivered() as fh:
+                        data = _rendition(fh.read(), spec)
+                    ext = FORMATS[spec["format"]][1]
+                    path = f"renditions/{spec['name']}/{name}.{ext}"
+                    archive.writestr(path, data)
+                    yield sink.take()
+                    rendition = {
+                        "path": path,
+                        "kind": "rendition",
+                        "rendition": spec["name"],
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "width": spec["width"],
+                        "height": spec["height"],
+                    }
+                    entry["files"].append(rendition)
+                    files.append({**rendition, "entry": entry})
+            entries.append(entry)
+        manifest = {
+            "campaign": {
+                "id": campaign.pk,
+                "title": campaign.title,
+                "kind": campaign.kind,
+                "axes": [a["name"] for a in campaign.plan.get("axes", [])],
+                "cells": campaign.cell_count,
+                "delivered": len(entries),
+                "workflow": version.workflow.slug,
+                "version": version.number,
+                "checksum": version.checksum,
+                "created_by": campaign.created_by.get_username(),
+                "submitted_at": _iso(campaign.submitted_at),
+                "exported_at": _iso(now),
+                "renditions": campaign.renditions,
+            },
+            "cells": entries,
+        }
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+        archive.writestr("manifest.csv", _csv(files, version))
+    yield sink.take()
+
+
+def _write_original(archive, sink, asset: Asset, path: str):
+    digest = hashlib.sha256()
+    with asset.open_delivered() as source, archive.open(path, "w") as target:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            target.write(chunk)
+            yield sink.take()
+    sha = digest.hexdigest()
+    return {
+        "path": path,
+        "kind": "original",
+        "rendition": "",
+        "sha256": sha,
+        "stored_original_sha256": asset.sha256 if asset.sha256 != sha else "",
+        "width": asset.width,
+        "height": asset.height,
+    }
+
+
+def _entry(cell: Cell, generation: Generation) -> dict:
+    approvals = sorted(generation.approvals, key=lambda d: (d.created_at, d.pk))
+    return {
+        "cell": cell.index + 1,
+        "coordinates": cell.coords,
+        "metadata": cell.metadata,
+        "generation": generation.pk,
+        "regenerated_from": generation.parent_id,
+        "seed": generation.params.get("seed"),
+        "parameters": generation.params,
+        "backend": generation.backend,
+        "backend_fingerprint": generation.backend_fingerprint,
+        "comfyui_version": generation.comfyui_version,
+        "gpu_seconds": generation.gpu_seconds,
+        "approved_by": [d.actor.get_username() if d.actor else "" for d in approvals],
+        "approved_at": _iso(generation.decided_at),
+        "files": [],
+    }
+
+
+def _csv(files: list[dict], version) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for file in files:
+        entry = file["entry"]
+        writer.writerow(
+            _safe(
+                {
+                    "path": file["path"],
+                    "kind": file["kind"],
+                    "rendition": file.get("rendition", ""),
+                    "cell": entry["cell"],
+                    "coordinates": json.dumps(entry["coordinates"], ensure_ascii=False),
+                    "metadata": json.dumps(entry["metadata"], ensure_ascii=False),
+                    "generation": entry["generation"],
+                    "seed": "" if entry["seed"] is None else entry["seed"],
+                    "parameters": json.dumps(entry["parameters"], ensure_ascii=False),
+                    "workflow": version.workflow.slug,
+                    "version": version.number,
+                    "checksum": version.checksum,
+                    "backend_fingerprint": entry["backend_fingerprint"],
+                    "comfyui_version": entry["comfyui_version"],
+                    "sha256": file["sha256"],
+                    "stored_original_sha256": file.get("stored_original_sha256", ""),
+                    "width": file["width"],
+                    "height": file["height"],
+                    "approved_by": " ".join(entry["approved_by"]),
+                    "approved_at": entry["approved_at"],
+                }
+            )
+        )
+    return out.getvalue()
+
+
+def _safe(row: dict) -> dict:
+    """No cell a spreadsheet would run as a formula (metadata came from an upload)."""
+    return {key: csvsafe.cell(value) for key, value in row.items()}
+
+
+def _iso(value) -> str:
+    return value.isoformat() if value else ""
