@@ -66,7 +66,7 @@ def decide(
         decided, problems = review.bulk_decide(
             generations, action, actor=actor, reason=reason, tags=tags
         )
-        return sorted(by_generation[g.pk] for g in decided), problems
+        return sorted(by_generation[g.pk] for g in decided), _named(campaign, problems)
     hold = campaign.status in (Campaign.Status.RUNNING, Campaign.Status.PAUSED)
     done, problems = [], []
     for generation in generations:
@@ -76,4 +76,24 @@ def decide(
             problems.append(f"#{generation.pk}: {exc or 'not allowed'}")
         else:
             done.append(by_generation[generation.pk])
-    return sorted(done), problems
+    return sorted(done), _named(campaign, problems)
+
+
+def _named(campaign: Campaign, problems: list[str]) -> list[str]:
+    """ "#12: Generation #12 is approved; ..." as "mug, night: Generation #12 is ...":
+    a reviewer of a matrix thinks in cells."""
+    ids = {}
+    for problem in problems:
+        head, _, rest = problem.partition(": ")
+        if head.startswith("#") and head[1:].isdigit():
+            ids[int(head[1:])] = rest
+    if not ids:
+        return problems
+    cells = dict(Generation.objects.filter(pk__in=ids).values_list("pk", "brief__cell__coords"))
+    named = []
+    for problem in problems:
+        head, _, rest = problem.partition(": ")
+        coords = cells.get(int(head[1:])) if head[1:].isdigit() else None
+        label = ", ".join(str(v) for v in coords.values()) if coords else head
+        named.append(f"{label}: {rest}" if coords else problem)
+    return named

@@ -1,13 +1,20 @@
-"""An operator's campaign from the browser: a 3 x 4 matrix of product shots and scenes on
-the model-free mockup workflow, checked, previewed with its estimate, submitted, and
-watched as it runs; paused and resumed from its page."""
+"""A campaign from the browser, end to end: an operator builds a 3 x 4 matrix of product
+shots and scenes on the model-free mockup workflow, sees its count and estimate, submits,
+watches it run (pausing and resuming it); a reviewer approves a row, rejects a column with
+a tag, regenerates the rejected cells and approves the regenerations in the matrix; the
+operator downloads the approved set, whose manifest is checked against the database."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from reviewapp.briefs import services as briefs
@@ -15,6 +22,7 @@ from reviewapp.briefs.models import Generation
 from reviewapp.campaigns import scheduler
 from reviewapp.campaigns.models import Campaign
 from reviewapp.catalog.models import WorkflowVersion
+from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_governance import log_in
 from tests.conftest import run_worker
 
@@ -36,9 +44,10 @@ def one_earlier_run(operator, rq_queue):
     assert brief.generations.get().status == "awaiting_review"
 
 
-def test_an_operator_builds_submits_and_watches_a_mockup_matrix(
-    page, screenshot, live_server, operator, workflows, rq_queue, comfy, settings
-):
+def test_a_mockup_campaign_from_matrix_to_delivered_set(
+    browser, page, screenshot, live_server, operator, reviewer, workflows, rq_queue, comfy,
+    settings, tmp_path,
+):  # fmt: skip
     settings.CAMPAIGN_RELEASE_WINDOW = 4
     one_earlier_run(operator, rq_queue)
     log_in(page, live_server, operator)
@@ -95,3 +104,93 @@ def test_an_operator_builds_submits_and_watches_a_mockup_matrix(
     assert Generation.objects.filter(lane=campaign.lane, status="awaiting_review").count() == 12
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot("campaign_done_390")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # A reviewer, in another browser, works the matrix: products as rows, scenes as columns.
+    other = browser.new_context(viewport={"width": 1400, "height": 1000})
+    rpage = other.new_page()
+    log_in(rpage, live_server, reviewer)
+    rpage.goto(f"{live_server.url}/campaigns/{campaign.pk}/")
+    rpage.click("text=Review as a matrix")
+    expect(rpage.locator(".cell")).to_have_count(12)
+    expect(rpage.locator(".cell img")).to_have_count(12)
+    rpage.screenshot(path=str(ARTIFACTS / "campaign_matrix.png"), full_page=True)
+    mug = rpage.locator(".row-head", has_text="mug")
+    mug.locator("button[data-act=approve]").click()
+    expect(rpage.locator("[data-message]")).to_contain_text("Approved 4 cells")
+    night = rpage.locator(".col-head", has_text="night")
+    night.locator("button[data-act=reject]").click()
+    expect(rpage.locator("#reject-dialog")).to_be_visible()
+    rpage.keyboard.press("1")  # the first reason tag
+    rpage.click("#reject-dialog button[value=confirm]")
+    # The approved mug stays approved: two of the column are rejected, one refused.
+    expect(rpage.locator("[data-message]")).to_contain_text("Rejected 2 cells · 1 refused: mug, night: Generation #")
+    expect(rpage.locator(".cell .status-approved")).to_have_count(4)
+    expect(rpage.locator(".cell .status-rejected")).to_have_count(2)
+    rpage.screenshot(path=str(ARTIFACTS / "campaign_matrix_decided.png"), full_page=True)
+    rpage.click("text=Regenerate every rejected cell")
+    expect(rpage.locator("[data-message]")).to_contain_text("Regenerated 2 cells")
+    rejected = list(Generation.objects.filter(lane=campaign.lane, status="rejected").order_by("id"))
+    assert [d.tags for g in rejected for d in g.decisions.filter(action="reject")] == [
+        ["Off-brand"],
+        ["Off-brand"],
+    ]
+    for _ in range(2):
+        scheduler.tick()
+        run_worker(rq_queue)
+    children = list(Generation.objects.filter(parent__in=rejected).order_by("id"))
+    assert [c.status for c in children] == ["awaiting_review"] * 2
+    assert all(c.params["seed"] != c.parent.params["seed"] for c in children)
+    # Approve the regenerations from the keyboard: to the night column, down, A.
+    rpage.reload()
+    expect(rpage.locator(".cell img")).to_have_count(12)
+    rpage.locator("#matrix").focus()
+    for key in ("ArrowRight",) * 3 + ("ArrowDown",):
+        rpage.keyboard.press(key)
+    expect(rpage.locator(".cell.focus")).to_contain_text("regenerated")
+    rpage.keyboard.press("a")
+    expect(rpage.locator(".cell .status-approved")).to_have_count(5)
+    rpage.keyboard.press("ArrowDown")
+    rpage.keyboard.press("a")
+    expect(rpage.locator(".cell .status-approved")).to_have_count(6)
+    expect(rpage.locator("[data-message]")).to_contain_text("Approved 1 cell")
+    assert {c.status for c in Generation.objects.filter(pk__in=[c.pk for c in children])} == {
+        "approved"
+    }
+    # A cell opens its full page, which leads back to the same place.
+    rpage.locator(".cell.focus a").click()
+    expect(rpage).to_have_url(re.compile(r"/generations/\d+/\?back="))
+    rpage.click("[data-back]")
+    expect(rpage.locator(".cell.focus")).to_have_attribute("id", re.compile(r"cell-11"))
+    other.close()
+
+    # Time passes beyond the undo window; the operator downloads the approved set.
+    Generation.objects.filter(lane=campaign.lane, status="approved").update(
+        decided_at=timezone.now() - timedelta(minutes=1)
+    )
+    page.reload()
+    with page.expect_download() as download:
+        page.click("text=Download approved set (ZIP)")
+    path = tmp_path / "set.zip"
+    download.value.save_as(path)
+    archive = zipfile.ZipFile(path)
+    manifest = json.loads(archive.read("manifest.json"))
+    approved = {
+        g.brief.cell.index + 1: g
+        for g in Generation.objects.filter(lane=campaign.lane, status="approved")
+        .select_related("brief__cell")
+        .order_by("id")
+    }  # the latest approved per cell (regenerations come later)
+    assert {e["cell"]: e["generation"] for e in manifest["cells"]} == {
+        cell: g.pk for cell, g in approved.items()
+    }
+    for entry in manifest["cells"]:
+        generation = approved[entry["cell"]]
+        assert entry["coordinates"] == generation.brief.cell.coords
+        assert entry["parameters"] == generation.params
+        assert entry["approved_by"] == [reviewer.username]
+        (original,) = entry["files"]
+        assert hashlib.sha256(archive.read(original["path"])).hexdigest() == original["sha256"]
+    assert manifest["campaign"]["checksum"] == campaign.workflow_version.checksum
+    assert len(manifest["cells"]) == 6  # the mug row, and the two regenerated night cells
+    assert len(archive.read("manifest.csv").decode().strip().splitlines()) == 1 + 6
