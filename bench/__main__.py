@@ -20,7 +20,9 @@ def log(msg: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench")
-    p.add_argument("--only", default="P1,P2,P3,P4,P5,P6,P7,P8,P10", help="comma-separated ids")
+    p.add_argument(
+        "--only", default="P1,P2,P3,P4,P5,P6,P7,P8,P9,P10,P11", help="comma-separated ids"
+    )
     p.add_argument("--scale", type=float, default=1.0, help="multiply generation counts (trials)")
     p.add_argument(
         "--backend",
@@ -37,14 +39,16 @@ def main(argv=None) -> int:
     env["backend"] = a.backend
     users = bench_env.users()
     log(f"database: {env['database']}, scratch: {env['tmp']}")
-    from . import audit, pools, suite
+    from . import audit, campaigns, pools, suite
 
     results: dict = {}
     benches = {b: getattr(suite, b.lower()) for b in ("P5", "P1", "P2", "P3", "P6", "P4")}
     benches["P3"] = lambda *args: suite.p3(*args) + pools.p3_two_pools(*args)
     benches["P7"] = pools.p7
-    benches["P8"] = pools.p8
+    benches["P8"] = campaigns.p8
+    benches["P9"] = campaigns.p9
     benches["P10"] = audit.p10
+    benches["P11"] = pools.p11
     for bench_id, bench in benches.items():
         if bench_id in only or (bench_id == "P1" and "P2" in only):
             log(f"{bench_id} ...")

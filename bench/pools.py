@@ -1,4 +1,4 @@
-"""The benchmarks of pools, submit-ahead and affinity: P7, P8 and P3's two-pool row."""
+"""The benchmarks of pools, submit-ahead and affinity: P7, P11 and P3's two-pool row."""
 
 from __future__ import annotations
 
@@ -213,13 +213,13 @@ def p3_two_pools(env, users, results):
     ]
 
 
-# ----------------------------------------------------------------------------- P8
+# ----------------------------------------------------------------------------- P11
 
 BENCH_WORKFLOW = "bench_checkpoint"
 CHECKPOINTS = ("bench_a.safetensors", "bench_b.safetensors")  # the majority, the minority
 MINORITY_SHARE = 0.3
 MODEL_LOAD_MS = 2000
-P8_STEP_MS = 20  # bench_checkpoint samples 10 steps: 200 ms runs
+P11_STEP_MS = 20  # bench_checkpoint samples 10 steps: 200 ms runs
 
 
 def load_bench_workflows() -> None:
@@ -286,13 +286,13 @@ def _p8_mode(r: pipeline.Result) -> dict:
     }
 
 
-def p8(env, users, results):
+def p11(env, users, results):
     """Affinity against today's shortest-queue choice on a 70/30 mix of two checkpoints."""
     load_bench_workflows()
     n, backends = scaled(env, 200), 4
     mix = checkpoint_mix(n)
     sim = {
-        "step_ms": P8_STEP_MS,
+        "step_ms": P11_STEP_MS,
         "args": ["--checkpoints", ",".join(CHECKPOINTS), "--model-load-ms", str(MODEL_LOAD_MS)],
     }
     modes = {}
@@ -312,12 +312,12 @@ def p8(env, users, results):
     ratio = on["throughput_per_s"] / off["throughput_per_s"] if off["throughput_per_s"] else 0.0
     return [
         {
-            "bench": "P8",
+            "bench": "P11",
             "generations": n,
             "backends": backends,
             "workers": backends,
             "run_ms": 200,
-            "sim_step_ms": P8_STEP_MS,
+            "sim_step_ms": P11_STEP_MS,
             "model_load_ms": MODEL_LOAD_MS,
             "minority": {"checkpoint": CHECKPOINTS[1], "generations": mix.count(CHECKPOINTS[1])},
             "affinity": on,
