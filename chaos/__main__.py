@@ -27,6 +27,15 @@ def parse(argv: list[str]) -> Config:
         default=d.regenerate_share,
         help="share of briefs regenerated once they await review",
     )
+    p.add_argument(
+        "--campaign-share",
+        type=float,
+        default=d.campaign_share,
+        help="share of the generations submitted as campaigns (the rest as single briefs)",
+    )
+    p.add_argument(
+        "--campaign-size", type=int, default=None, help="cells per campaign (default: a tenth)"
+    )
     p.add_argument("--ws-drop-rate", type=float, default=d.ws_drop_rate)
     p.add_argument("--http-error-rate", type=float, default=d.http_error_rate)
     p.add_argument("--step-ms", type=float, default=d.step_ms)
@@ -61,6 +70,8 @@ def parse(argv: list[str]) -> Config:
         sim_restarts=a.sim_restarts,
         redis_restarts=a.redis_restarts,
         regenerate_share=a.regenerate_share,
+        campaign_share=a.campaign_share,
+        campaign_size=a.campaign_size,
         ws_drop_rate=a.ws_drop_rate,
         http_error_rate=a.http_error_rate,
         step_ms=a.step_ms,

@@ -124,7 +124,9 @@ def test_a_mockup_campaign_from_matrix_to_delivered_set(
     rpage.keyboard.press("1")  # the first reason tag
     rpage.click("#reject-dialog button[value=confirm]")
     # The approved mug stays approved: two of the column are rejected, one refused.
-    expect(rpage.locator("[data-message]")).to_contain_text("Rejected 2 cells · 1 refused: mug, night: Generation #")
+    expect(rpage.locator("[data-message]")).to_contain_text(
+        "Rejected 2 cells · 1 refused: mug, night: Generation #"
+    )
     expect(rpage.locator(".cell .status-approved")).to_have_count(4)
     expect(rpage.locator(".cell .status-rejected")).to_have_count(2)
     rpage.screenshot(path=str(ARTIFACTS / "campaign_matrix_decided.png"), full_page=True)

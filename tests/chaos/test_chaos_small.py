@@ -1,6 +1,7 @@
 """The chaos suite, small: the whole pipeline in subprocesses (its own Redis, two
-simulators, four workers, the reconciler) while workers are SIGKILLed, a simulator
-crashes and Redis restarts. Nothing may be lost, stuck or stored twice."""
+simulators, four workers, the reconciler, the campaign scheduler) while workers are
+SIGKILLed, a simulator crashes, Redis restarts and a campaign is paused and resumed.
+Nothing may be lost, stuck or stored twice."""
 
 import json
 import subprocess
@@ -44,6 +45,12 @@ def test_a_small_chaos_run_loses_nothing_and_doubles_nothing():
     assert settled == result["generations"], explain
     # Each regenerated image was awaiting review, so the regenerate was its decision.
     assert result["rejected"] == result["regenerated"], explain
+    # Most of the run came as campaigns; one was paused with cells held back, resumed,
+    # and none of its cells was left held.
+    assert result["campaigns"] == 2 and result["campaign_cells"] == 40, explain
+    assert result["single_briefs"] == 10, explain
+    assert result["campaigns_paused_and_resumed"], explain
+    assert result["held_when_paused"] > 0 and result["held_left"] == 0, explain
     faults = result["faults"]
     assert faults["worker_kills"] == 3, explain
     assert faults["sim_restarts"] == 1, explain
