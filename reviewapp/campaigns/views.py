@@ -148,6 +148,7 @@ def campaign_detail(request, pk):
     context.update(
         {
             "progress": progress,
+            "finished": campaign.status == Campaign.Status.RUNNING and not progress.remaining,
             "figures": stats.decided(stats.lane_generations(campaign)),
             "unsettled": export.not_yet_settled(campaign),
             "limits_form": LimitsForm(

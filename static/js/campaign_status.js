@@ -33,7 +33,8 @@
     } catch (error) {
       return; // offline for a moment: try again next time
     }
-    if (data.status !== root.dataset.status) { window.location.reload(); return; }
+    const nowFinished = data.status === "running" && data.remaining === 0 && root.dataset.finished === "0";
+    if (data.status !== root.dataset.status || nowFinished) { window.location.reload(); return; }
     Object.entries(data.counts).forEach(([status, n]) => {
       const element = root.querySelector(`[data-count="${status}"]`);
       if (element) element.textContent = n;

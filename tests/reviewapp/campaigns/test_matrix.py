@@ -162,3 +162,18 @@ def test_the_decide_endpoint_answers_json(client, operator, reviewer, workflows)
     assert response.status_code == 403
     page = client.get(reverse("campaign_matrix", args=[campaign.pk]) + "?rows=nope")
     assert page.status_code == 400
+
+
+def test_a_row_file_is_laid_out_as_a_sheet(operator, workflows):
+    version = swatch_version()
+    data = b"sku,color\n" + b"".join(b"S%d,#00ff%02x\n" % (i, i) for i in range(8))
+    plan = plans.rows_plan(data, "rows.csv", version.contract())
+    campaign = services.submit(
+        services.create_draft(version, plan, actor=operator, options=services.Options()),
+        actor=operator,
+    )
+    layout = Layout.of(campaign)
+    assert (layout.row_labels, layout.col_labels) == (["1", "7"], ["1", "2", "3", "4", "5", "6"])
+    cells = window(campaign, layout, 0, 2)
+    assert [c["index"] for c in cells] == list(range(8))
+    assert layout.index_at(1, 2) is None  # past the last row
