@@ -7,8 +7,8 @@ chunk at a time and renditions one at a time, so memory stays flat however many 
 there are; the manifest's rows (a few hundred bytes a cell) are written at the end.
 
 Per cell the manifest says where it sits (coordinates, a row file's other columns), what
-ran (parameters, seed, workflow version and checksum, backend, its fingerprint and
-ComfyUI version), who approved it and when, and the sha256 of every file delivered, and
+ran (parameters, seed, input images by name and sha256, workflow version and checksum,
+backend, its fingerprint and ComfyUI version), who approved it and when, and the sha256 of every file delivered, and
 of the stored original where that differs (metadata stripped on delivery).
 """
 
@@ -26,7 +26,8 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from PIL import Image, ImageOps
 
-from reviewapp.briefs.models import Asset, Generation
+from reviewapp.briefs.models import Asset, Generation, Upload
+from reviewapp.campaigns import plans
 from reviewapp.campaigns.models import Campaign, Cell
 from reviewapp.lib import csvsafe
 from reviewapp.review.models import Decision
@@ -136,9 +137,15 @@ def stream(campaign: Campaign, *, now=None) -> Iterator[bytes]:
     sink = _Sink()
     entries: list[dict] = []
     files: list[dict] = []
+    inputs = _inputs(campaign)
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
         for cell, generation in delivered(campaign, now):
             entry = _entry(cell, generation)
+            entry["inputs"] = {
+                name: inputs[value]
+                for name, value in generation.params.items()
+                if isinstance(value, str) and value in inputs
+            }
             for position, asset in enumerate(generation.assets.all()):
                 name = stem(cell) + (f"_{position + 1}" if position else "")
                 file = yield from _write_original(archive, sink, asset, f"images/{name}.png")
@@ -149,7 +156,7 @@ def stream(campaign: Campaign, *, now=None) -> Iterator[bytes]:
                         data = _rendition(fh.read(), spec)
                     ext = FORMATS[spec["format"]][1]
                     path = f"renditions/{spec['name']}/{name}.{ext}"
-                    archive.writestr(path, data)
+                    archive.writestr(_member(path, now), data)
                     yield sink.take()
                     rendition = {
                         "path": path,
@@ -180,14 +187,24 @@ def stream(campaign: Campaign, *, now=None) -> Iterator[bytes]:
             },
             "cells": entries,
         }
-        archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
-        archive.writestr("manifest.csv", _csv(files, version))
+        archive.writestr(
+            _member("manifest.json", now), json.dumps(manifest, indent=2, ensure_ascii=False)
+        )
+        archive.writestr(_member("manifest.csv", now), _csv(files, version))
     yield sink.take()
+
+
+def _member(path: str, when) -> zipfile.ZipInfo:
+    """A stored (not deflated: images are compressed already) member dated `when`."""
+    info = zipfile.ZipInfo(path, date_time=timezone.localtime(when).timetuple()[:6])
+    info.compress_type = zipfile.ZIP_STORED
+    return info
 
 
 def _write_original(archive, sink, asset: Asset, path: str):
     digest = hashlib.sha256()
-    with asset.open_delivered() as source, archive.open(path, "w") as target:
+    member = _member(path, asset.created_at)
+    with asset.open_delivered() as source, archive.open(member, "w") as target:
         while chunk := source.read(CHUNK):
             digest.update(chunk)
             target.write(chunk)
@@ -201,6 +218,17 @@ def _write_original(archive, sink, asset: Asset, path: str):
         "stored_original_sha256": asset.sha256 if asset.sha256 != sha else "",
         "width": asset.width,
         "height": asset.height,
+    }
+
+
+def _inputs(campaign: Campaign) -> dict[str, dict]:
+    """The input images the plan names, by storage name: the file name they were given
+    and the sha256 of what the backend received."""
+    contract = campaign.workflow_version.contract()
+    names = plans.stored_files(campaign.plan, set(contract.image_properties()))
+    return {
+        upload.file.name: {"file": upload.original_name, "sha256": upload.sha256}
+        for upload in Upload.objects.filter(file__in=names).order_by("id")
     }
 
 

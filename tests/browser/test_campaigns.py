@@ -191,6 +191,8 @@ def test_a_mockup_campaign_from_matrix_to_delivered_set(
         assert entry["coordinates"] == generation.brief.cell.coords
         assert entry["parameters"] == generation.params
         assert entry["approved_by"] == [reviewer.username]
+        product = entry["inputs"]["product"]
+        assert product["file"] == f"{entry['coordinates']['product']}.png"
         (original,) = entry["files"]
         assert hashlib.sha256(archive.read(original["path"])).hexdigest() == original["sha256"]
     assert manifest["campaign"]["checksum"] == campaign.workflow_version.checksum
