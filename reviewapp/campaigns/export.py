@@ -8,8 +8,9 @@ there are; the manifest's rows (a few hundred bytes a cell) are written at the e
 
 Per cell the manifest says where it sits (coordinates, a row file's other columns), what
 ran (parameters, seed, input images by name and sha256, workflow version and checksum,
-backend, its fingerprint and ComfyUI version), who approved it and when, and the sha256 of every file delivered, and
-of the stored original where that differs (metadata stripped on delivery).
+backend, its fingerprint and ComfyUI version), who approved it and when, and the sha256
+of every file delivered, and of the stored original where that differs (metadata
+stripped on delivery).
 """
 
 from __future__ import annotations
