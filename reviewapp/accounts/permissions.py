@@ -60,6 +60,17 @@ def sees_everything(user) -> bool:
     return bool(role_names(user) & {roles.REVIEWER, roles.AUDITOR})
 
 
+def visible(queryset, user, *, owner: str):
+    """`queryset` narrowed to what `user` may see: everything for reviewers and
+    auditors, what they submitted for operators (`owner` is the lookup of its
+    submitter, e.g. "brief__created_by"), nothing for anyone else."""
+    if sees_everything(user):
+        return queryset
+    if can_submit(user):
+        return queryset.filter(**{owner: user})
+    return queryset.none()
+
+
 def can_view_brief(user, brief: Brief) -> bool:
     return sees_everything(user) or (can_submit(user) and brief.created_by_id == user.pk)
 

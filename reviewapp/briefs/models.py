@@ -21,11 +21,7 @@ class IllegalTransition(Exception):
 
 class BriefQuerySet(models.QuerySet):
     def visible_to(self, user):
-        if permissions.sees_everything(user):
-            return self
-        if permissions.can_submit(user):
-            return self.filter(created_by=user)
-        return self.none()
+        return permissions.visible(self, user, owner="created_by")
 
 
 class Brief(models.Model):
@@ -82,11 +78,7 @@ SETTLE_MARGIN_S = 5
 
 class GenerationQuerySet(models.QuerySet):
     def visible_to(self, user):
-        if permissions.sees_everything(user):
-            return self
-        if permissions.can_submit(user):
-            return self.filter(brief__created_by=user)
-        return self.none()
+        return permissions.visible(self, user, owner="brief__created_by")
 
     def for_update(self):
         """Rows locked for this transaction, with the brief, version and workflow that a

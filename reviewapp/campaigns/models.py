@@ -21,11 +21,7 @@ class IllegalCampaignTransition(Exception):
 
 class CampaignQuerySet(models.QuerySet):
     def visible_to(self, user):
-        if permissions.sees_everything(user):
-            return self
-        if permissions.can_submit(user):
-            return self.filter(created_by=user)
-        return self.none()
+        return permissions.visible(self, user, owner="created_by")
 
 
 class Campaign(models.Model):

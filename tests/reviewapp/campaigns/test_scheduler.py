@@ -9,7 +9,7 @@ from reviewapp.audit import actions
 from reviewapp.audit.models import AuditEvent
 from reviewapp.briefs.models import Generation
 from reviewapp.briefs.worker.reconcile import reconcile
-from reviewapp.campaigns import scheduler, services
+from reviewapp.campaigns import services
 from reviewapp.campaigns.models import Campaign
 from tests.conftest import run_worker
 from tests.reviewapp.factories import submit_swatch
@@ -17,15 +17,6 @@ from tests.reviewapp.factories import submit_swatch
 from .helpers import swatch_campaign
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tick(django_capture_on_commit_callbacks):
-    def tick():
-        with django_capture_on_commit_callbacks(execute=True):
-            return scheduler.tick()
-
-    return tick
 
 
 def by_status(campaign) -> dict[str, int]:

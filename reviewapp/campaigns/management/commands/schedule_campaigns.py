@@ -1,11 +1,10 @@
 import logging
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
 
 from reviewapp.campaigns.scheduler import tick
+from reviewapp.lib.rounds import repeat
 
 logger = logging.getLogger("reviewapp.campaigns")
 
@@ -28,19 +27,6 @@ class Command(BaseCommand):
         every = options["every"]
         if every is None:
             every = settings.CAMPAIGN_SCHEDULER_EVERY_S
-        while True:
-            try:
-                released = tick()
-            except Exception:
-                if not every:
-                    raise
-                # Redis or the database may be down for a moment; try again next round.
-                logger.exception("scheduler round failed")
-            else:
-                if released and options["verbosity"] > 1:
-                    self.stdout.write(f"released {released}")
-            finally:
-                close_old_connections()
-            if not every:
-                return
-            time.sleep(every)
+        for released in repeat(tick, every=every, logger=logger, name="scheduler"):
+            if released and options["verbosity"] > 1:
+                self.stdout.write(f"released {released}")

@@ -1,10 +1,9 @@
 import logging
-import time
 
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
 
 from reviewapp.briefs.worker.reconcile import reconcile
+from reviewapp.lib.rounds import repeat
 
 logger = logging.getLogger("reviewapp.reconcile")
 
@@ -21,22 +20,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        while True:
-            try:
-                report = reconcile()
-            except Exception:
-                if not options["every"]:
-                    raise
-                # Redis or the database may be down for a moment; try again next round.
-                logger.exception("reconcile round failed")
-            else:
-                if report:
-                    self.stdout.write(
-                        f"enqueued {report.enqueued} replaced {report.replaced} "
-                        f"expired {report.expired}"
-                    )
-            finally:
-                close_old_connections()
-            if not options["every"]:
-                return
-            time.sleep(options["every"])
+        for report in repeat(reconcile, every=options["every"], logger=logger, name="reconcile"):
+            if report:
+                self.stdout.write(
+                    f"enqueued {report.enqueued} replaced {report.replaced} "
+                    f"expired {report.expired}"
+                )
