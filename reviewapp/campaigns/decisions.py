@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 
 from reviewapp.briefs.models import Generation
+from reviewapp.campaigns import plans
 from reviewapp.campaigns.matrix import Layout, latest_generations
 from reviewapp.campaigns.models import Campaign, Cell
 from reviewapp.review import services as review
@@ -94,6 +95,7 @@ def _named(campaign: Campaign, problems: list[str]) -> list[str]:
     for problem in problems:
         head, _, rest = problem.partition(": ")
         coords = cells.get(int(head[1:])) if head[1:].isdigit() else None
-        label = ", ".join(str(v) for v in coords.values()) if coords else head
+        where = plans.in_plan_order(campaign.plan, coords or {}, {})
+        label = ", ".join(str(v) for _, v in where) if coords else head
         named.append(f"{label}: {rest}" if coords else problem)
     return named

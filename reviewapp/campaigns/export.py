@@ -106,12 +106,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "x"
 
 
-def stem(cell: Cell) -> str:
-    """A file name that says where the cell sits: 00012_mug_night."""
-    parts = [f"{cell.index + 1:05d}", *(_slug(str(v)) for v in cell.coords.values())]
-    if not cell.coords:
-        parts += [_slug(str(v)) for v in list(cell.metadata.values())[:2]]
-    return "_".join(parts)
+def stem(plan: dict, cell: Cell) -> str:
+    """A file name that says where the cell sits: 00012_mug_night (a matrix's axes in
+    order), or 00012_SKU-1_en-GB (a row's first two other columns)."""
+    where = plans.in_plan_order(plan, cell.coords, cell.metadata)
+    if plan["kind"] != "matrix":
+        where = where[:2]
+    return "_".join([f"{cell.index + 1:05d}", *(_slug(str(v)) for _, v in where)])
 
 
 def _rendition(data: bytes, spec: dict) -> bytes:
@@ -148,7 +149,7 @@ def stream(campaign: Campaign, *, now=None) -> Iterator[bytes]:
                 if isinstance(value, str) and value in inputs
             }
             for position, asset in enumerate(generation.assets.all()):
-                name = stem(cell) + (f"_{position + 1}" if position else "")
+                name = stem(campaign.plan, cell) + (f"_{position + 1}" if position else "")
                 file = yield from _write_original(archive, sink, asset, f"images/{name}.png")
                 entry["files"].append(file)
                 files.append({**file, "entry": entry})

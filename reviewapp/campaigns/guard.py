@@ -1,7 +1,8 @@
 """What stops a campaign by itself: the circuit breaker, the GPU budget and the canary.
 
 The scheduler asks `check` before it releases a campaign's cells, so a broken prompt stops
-consuming GPU within one round of the scheduler. A pause here is audited with its figures
+consuming GPU within one round of the scheduler. Runs that fail count with the rejected:
+a workflow that breaks on every cell stops the same way. A pause here is audited with its figures
 (campaign.paused, actor "system") and shown on the campaign page; the operator resumes,
 after changing the plan's limits if they wish, and the breaker then counts from there.
 """
@@ -36,21 +37,33 @@ def check(campaign: Campaign) -> bool:
         return _canary(campaign, generations)
     figures = stats.decided(generations, since=campaign.breaker_since)
     if (
-        figures.decided >= campaign.breaker_min_decided
-        and figures.reject_rate > campaign.breaker_max_reject_rate
+        figures.finished >= campaign.breaker_min_decided
+        and figures.bad_rate > campaign.breaker_max_reject_rate
     ):
         services.pause(
             campaign,
             actor=None,
             reason=(
-                f"breaker: {figures.rejected} of {figures.decided} decided cells rejected "
-                f"({figures.reject_rate:.0%}, the limit is "
+                f"breaker: {_bad(figures)} ({figures.bad_rate:.0%}, the limit is "
                 f"{campaign.breaker_max_reject_rate:.0%})"
             ),
-            figures={"decided": figures.decided, "rejected": figures.rejected},
+            figures=_figures(figures),
+            kind=Campaign.PauseKind.BREAKER,
         )
         return True
     return False
+
+
+def _bad(figures: stats.Decided) -> str:
+    """'3 of 5 cells rejected', '1 of 4 cells failed', '3 of 6 cells rejected or failed'."""
+    what = " or ".join(
+        word for word, n in (("rejected", figures.rejected), ("failed", figures.failed)) if n
+    )
+    return f"{figures.bad} of {figures.finished} cells {what or 'rejected'}"
+
+
+def _figures(figures: stats.Decided) -> dict:
+    return {"decided": figures.decided, "rejected": figures.rejected, "failed": figures.failed}
 
 
 def canary_generations(campaign: Campaign):
@@ -69,16 +82,25 @@ def _canary(campaign: Campaign, generations) -> bool:
     ).exists():
         return False  # the scheduler releases only canary cells while it runs
     figures = stats.decided(canary)
-    if figures.decided and figures.reject_rate > campaign.breaker_max_reject_rate:
+    if not figures.decided:
+        reason = (
+            f"canary: none of the {campaign.canary_size} canary cells gave an image to review "
+            f"({figures.failed} failed); resume to run the rest anyway"
+        )
+    elif figures.bad_rate > campaign.breaker_max_reject_rate:
+        reason = (
+            f"canary: {_bad(figures)} ({figures.bad_rate:.0%}, the limit is "
+            f"{campaign.breaker_max_reject_rate:.0%}); resume to run the rest anyway"
+        )
+    else:
+        reason = ""
+    if reason:
         services.pause(
             campaign,
             actor=None,
-            reason=(
-                f"canary: {figures.rejected} of {figures.decided} canary cells rejected "
-                f"({figures.reject_rate:.0%}, the limit is "
-                f"{campaign.breaker_max_reject_rate:.0%}); resume to run the rest anyway"
-            ),
-            figures={"decided": figures.decided, "rejected": figures.rejected},
+            reason=reason,
+            figures=_figures(figures),
+            kind=Campaign.PauseKind.CANARY,
         )
         return True
     with transaction.atomic():

@@ -33,6 +33,12 @@ class Campaign(models.Model):
         PAUSED = "paused", "Paused"
         CANCELLED = "cancelled", "Cancelled"
 
+    class PauseKind(models.TextChoices):
+        OPERATOR = "operator", "By a person"
+        BREAKER = "breaker", "Circuit breaker"
+        BUDGET = "budget", "GPU budget"
+        CANARY = "canary", "Canary"
+
     class Kind(models.TextChoices):
         MATRIX = "matrix", "Matrix"
         ROWS = "rows", "Rows"
@@ -59,6 +65,7 @@ class Campaign(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     # Why it is paused: the operator's words, or the breaker's or budget's figures.
     pause_reason = models.CharField(max_length=500, blank=True)
+    pause_kind = models.CharField(max_length=10, choices=PauseKind.choices, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     # Run the first `canary_size` cells, wait until every one is decided, and release
     # the rest only if their reject rate is within the breaker's.

@@ -477,6 +477,15 @@ def stored_files(plan: dict, image_properties) -> set[str]:
     }
 
 
+def in_plan_order(plan: dict, coords: dict, metadata: dict) -> list[tuple[str, str]]:
+    """A cell's coordinates, or a row's other columns, as (name, value) in the plan's
+    order. Stored JSON keeps no key order on PostgreSQL (jsonb), so anything shown or
+    named from them goes through here."""
+    if plan["kind"] == "matrix":
+        return [(name, coords[name]) for name in axis_names(plan) if name in coords]
+    return [(name, metadata[name]) for name in plan.get("columns", []) if name in metadata]
+
+
 def axis_names(plan: dict) -> list[str]:
     if plan["kind"] == "rows":
         return []

@@ -6,7 +6,8 @@ wait as held rows, and each round here, per pool:
 - asks each running campaign's guard (breaker, budget, canary) whether it may go on;
 - counts the released campaign cells still waiting in the pool's queue, and releases up
   to CAMPAIGN_RELEASE_WINDOW minus that, one cell per campaign in turn, starting with
-  the campaign served longest ago (round-robin, not FIFO across campaigns);
+  the campaign served longest ago (round-robin, not FIFO across campaigns), none beyond
+  a campaign's share of the window (so cells no backend can take yet do not fill it);
 - enqueues their jobs in one round trip once the release commits.
 Single briefs are never held: they join the queue at once, behind at most the window,
 and submit-ahead takes them before released cells (briefs.worker.dispatch).
@@ -23,7 +24,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from reviewapp.audit import actions
@@ -55,7 +56,12 @@ def tick() -> dict[int, int]:
             .order_by()
         )
         for pool in list(pools):
-            released.update(release_pool(pool))
+            try:
+                released.update(release_pool(pool))
+            except Exception:
+                # One pool's trouble (a campaign changed under the round) does not keep
+                # the others waiting for the next round.
+                logger.exception("scheduler round of pool %s failed", pool)
         return released
     finally:
         try:
@@ -76,15 +82,28 @@ def release_pool(pool: str) -> dict[int, int]:
     campaigns = [c for c in running if _has_held(c) and not guard.check(c)]
     if not campaigns:
         return {}
-    waiting = (
+    waiting = dict(
         Generation.objects.filter(pool=pool, status=Generation.Status.QUEUED)
         .exclude(lane="")
-        .count()
+        .values_list("lane")
+        .annotate(n=Count("id"))
+        .order_by()
     )
-    room = settings.CAMPAIGN_RELEASE_WINDOW - waiting
+    window = settings.CAMPAIGN_RELEASE_WINDOW
+    # Each campaign's share of the window, and no more of it counted against the others:
+    # one whose cells sit in the queue (no backend can take them now, or it had the pool
+    # to itself a moment ago) does not keep them out.
+    share = max(1, window // len(campaigns))
+    lanes = {c.lane for c in campaigns}
+    in_window = sum(min(n, share) if lane in lanes else n for lane, n in waiting.items())
+    room = window - in_window
     if room <= 0:
         return {}
-    candidates = {campaign.pk: _held_ids(campaign, room) for campaign in campaigns}
+    own_room = {c.pk: share - waiting.get(c.lane, 0) for c in campaigns}
+    candidates = {
+        c.pk: _held_ids(c, min(room, own_room[c.pk])) if own_room[c.pk] > 0 else []
+        for c in campaigns
+    }
     chosen: dict[int, list[int]] = {campaign.pk: [] for campaign in campaigns}
     while room > 0 and any(candidates.values()):
         for campaign in campaigns:
@@ -112,6 +131,12 @@ def _held_ids(campaign: Campaign, limit: int) -> list[int]:
 def _release(campaign: Campaign, ids: list[int]) -> int:
     now = timezone.now()
     with transaction.atomic():
+        # Still running, checked and marked in one statement: a pause or cancel that
+        # committed since the round began releases nothing of it.
+        if not Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.RUNNING).update(
+            last_released_at=now
+        ):
+            return 0
         # Locked and still held: a cell cancelled or released meanwhile is not moved.
         locked = list(
             Generation.objects.filter(pk__in=ids, status=Generation.Status.HELD)
@@ -126,6 +151,5 @@ def _release(campaign: Campaign, ids: list[int]) -> int:
             items=((Generation(pk=pk), {"campaign": campaign.pk}) for pk in locked),
             workflow_slug=campaign.workflow.slug,
         )
-        Campaign.objects.filter(pk=campaign.pk).update(last_released_at=now)
         transaction.on_commit(partial(enqueue_new_generations, locked, campaign.pool), robust=True)
     return len(locked)

@@ -9,6 +9,7 @@ has seen them); resume lets the scheduler release again; cancel stops everything
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -23,7 +24,12 @@ from reviewapp.accounts import permissions
 from reviewapp.audit import actions
 from reviewapp.audit.services import record, record_many
 from reviewapp.briefs.models import Generation, Upload
-from reviewapp.briefs.services import NotPublished, cancel_generation, submit_held
+from reviewapp.briefs.services import (
+    NotCancellable,
+    NotPublished,
+    cancel_generation,
+    submit_held,
+)
 from reviewapp.briefs.worker.enqueue import drop_job
 from reviewapp.campaigns import plans
 from reviewapp.campaigns.models import Campaign, Cell
@@ -269,16 +275,26 @@ def _locked(campaign: Campaign) -> Campaign:
 
 
 @transaction.atomic
-def pause(campaign: Campaign, *, actor, reason: str = "", figures: dict | None = None) -> Campaign:
+def pause(
+    campaign: Campaign,
+    *,
+    actor,
+    reason: str = "",
+    figures: dict | None = None,
+    kind: str = Campaign.PauseKind.OPERATOR,
+) -> Campaign:
     """Stop releasing cells, and take back those waiting in the queue that no backend has
     seen (their jobs leave the RQ queue; their queue deadline starts again on release).
-    Cells already on a backend finish. `actor` None: the breaker or budget paused it."""
+    Cells already on a backend finish. `actor` None: the guard paused it (`kind` says
+    which limit). A campaign that is not running (paused, cancelled meanwhile, a draft)
+    is left as it is."""
     campaign = _locked(campaign)
     if actor is not None:
         _refuse_unless_steering(actor, campaign)
-    if campaign.status == Campaign.Status.PAUSED:
+    if campaign.status != Campaign.Status.RUNNING:
         return campaign
     campaign.move(Campaign.Status.PAUSED)
+    campaign.pause_kind = kind
     campaign.pause_reason = (reason or "paused by its operator").strip()[:500]
     campaign.paused_at = timezone.now()
     campaign.save()
@@ -302,7 +318,12 @@ def pause(campaign: Campaign, *, actor, reason: str = "", figures: dict | None =
         actor=actor,
         target=campaign,
         workflow_slug=slug,
-        changes={"reason": campaign.pause_reason, "put_back": len(taken), **(figures or {})},
+        changes={
+            "reason": campaign.pause_reason,
+            "kind": campaign.pause_kind,
+            "put_back": len(taken),
+            **(figures or {}),
+        },
     )
     for generation in taken:
         transaction.on_commit(partial(drop_job, generation.pk, generation.pool), robust=True)
@@ -322,12 +343,12 @@ def resume(campaign: Campaign, *, actor) -> Campaign:
             [f"a {campaign.get_status_display().lower()} campaign cannot resume"]
         )
     campaign.move(Campaign.Status.RUNNING)
-    reason = campaign.pause_reason
-    campaign.pause_reason = ""
+    reason, kind = campaign.pause_reason, campaign.pause_kind
+    campaign.pause_reason = campaign.pause_kind = ""
     campaign.paused_at = None
     campaign.breaker_since = timezone.now()
-    if campaign.in_canary and reason.startswith("canary"):
-        # The operator looked at the canary and decided to go on.
+    if campaign.in_canary and kind == Campaign.PauseKind.CANARY:
+        # The canary failed its review; whoever resumes has looked and goes on.
         campaign.canary_passed_at = campaign.breaker_since
     campaign.save()
     record(
@@ -335,7 +356,7 @@ def resume(campaign: Campaign, *, actor) -> Campaign:
         actor=actor,
         target=campaign,
         workflow_slug=campaign.workflow.slug,
-        changes={"was_paused_for": reason},
+        changes={"was_paused_for": reason, "kind": kind},
     )
     return campaign
 
@@ -368,7 +389,9 @@ def cancel(campaign: Campaign, *, actor) -> Campaign:
     )
     active = Generation.objects.filter(lane=campaign.lane, status__in=Generation.ACTIVE)
     for generation in active:
-        cancel_generation(generation, actor=actor)
+        # One that finished since it was listed keeps its image, to be reviewed.
+        with contextlib.suppress(NotCancellable):
+            cancel_generation(generation, actor=actor)
     record(
         actions.CAMPAIGN_CANCELLED,
         actor=actor,

@@ -48,22 +48,42 @@ def gpu_seconds(generations) -> float:
 class Decided:
     decided: int
     rejected: int
+    # Runs that ended without an image (counted by the breaker beside the rejected).
+    failed: int = 0
 
     @property
     def reject_rate(self) -> float:
         return self.rejected / self.decided if self.decided else 0.0
 
+    @property
+    def finished(self) -> int:
+        return self.decided + self.failed
+
+    @property
+    def bad(self) -> int:
+        return self.rejected + self.failed
+
+    @property
+    def bad_rate(self) -> float:
+        """Rejected or failed, of the cells that were decided or failed."""
+        return self.bad / self.finished if self.finished else 0.0
+
 
 def decided(generations, since=None) -> Decided:
-    """How many of `generations` were decided (since `since`), and how many rejected (a
-    regenerate of an image awaiting review is its rejection)."""
-    rows = generations.filter(status__in=Generation.DECIDED)
+    """How many of `generations` were decided (since `since`), how many of those
+    rejected (a regenerate of an image awaiting review is its rejection), and how many
+    failed (since `since`, by when they ended)."""
+    decided_q = Q(status__in=Generation.DECIDED)
+    failed_q = Q(status=Generation.Status.FAILED)
     if since is not None:
-        rows = rows.filter(decided_at__gte=since)
-    figures = rows.aggregate(
-        decided=Count("id"), rejected=Count("id", filter=Q(status=Generation.Status.REJECTED))
+        decided_q &= Q(decided_at__gte=since)
+        failed_q &= Q(finished_at__gte=since)
+    figures = generations.aggregate(
+        decided=Count("id", filter=decided_q),
+        rejected=Count("id", filter=decided_q & Q(status=Generation.Status.REJECTED)),
+        failed=Count("id", filter=failed_q),
     )
-    return Decided(figures["decided"] or 0, figures["rejected"] or 0)
+    return Decided(figures["decided"] or 0, figures["rejected"] or 0, figures["failed"] or 0)
 
 
 @dataclass

@@ -185,7 +185,12 @@ def _preview(campaign: Campaign, cells) -> dict:
     return {
         "same": shown({k: v for k, v in first.items() if k not in varying}),
         "preview": [
-            (cell, shown({k: v for k, v in cell.params.items() if k in varying})) for cell in cells
+            (
+                cell,
+                plans.in_plan_order(campaign.plan, cell.coords, cell.metadata),
+                shown({k: v for k, v in cell.params.items() if k in varying}),
+            )
+            for cell in cells
         ],
         "more": campaign.cell_count - len(cells),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from reviewapp.audit import actions
 from reviewapp.audit.models import AuditEvent
@@ -49,9 +50,7 @@ def test_the_breaker_pauses_at_the_configured_reject_rate(
     tick()
     campaign.refresh_from_db()
     assert campaign.status == "paused"
-    assert campaign.pause_reason == (
-        "breaker: 3 of 5 decided cells rejected (60%, the limit is 50%)"
-    )
+    assert campaign.pause_reason == ("breaker: 3 of 5 cells rejected (60%, the limit is 50%)")
     event = AuditEvent.objects.get(action=actions.CAMPAIGN_PAUSED)
     assert event.actor_name == "system"
     assert event.changes["decided"] == 5 and event.changes["rejected"] == 3
@@ -106,6 +105,60 @@ def test_a_rejected_canary_pauses_the_campaign_until_its_operator_resumes(
     assert tick() == {}
     campaign.refresh_from_db()
     assert campaign.status == "paused"
-    assert campaign.pause_reason.startswith("canary: 2 of 2 canary cells rejected")
+    assert campaign.pause_reason.startswith("canary: 2 of 2 cells rejected")
     services.resume(campaign, actor=operator)
     assert tick() == {campaign.pk: 6}
+
+
+def fail_all(generations):
+    for generation in generations:
+        Generation.objects.filter(pk=generation.pk).update(
+            status="failed", error="node 2 raised", finished_at=timezone.now()
+        )
+
+
+def test_failed_runs_trip_the_breaker_like_rejections(
+    operator, workflows, rq_queue, settings, tick, sim
+):
+    settings.CAMPAIGN_RELEASE_WINDOW = 4
+    campaign = swatch_campaign(operator, 20, breaker_min_decided=3, breaker_max_reject_rate=0.5)
+    tick()
+    run_worker(rq_queue)
+    fail_all(awaiting(campaign)[:3])
+    tick()
+    campaign.refresh_from_db()
+    assert campaign.status == "paused"
+    assert campaign.pause_reason == "breaker: 3 of 3 cells failed (100%, the limit is 50%)"
+
+
+def test_a_canary_that_gave_no_image_pauses(operator, workflows, rq_queue, settings, tick, sim):
+    campaign = swatch_campaign(operator, 8, canary_size=2)
+    tick()
+    run_worker(rq_queue)
+    fail_all(awaiting(campaign))
+    assert tick() == {}
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.pause_kind) == ("paused", "canary")
+    assert campaign.pause_reason.startswith("canary: none of the 2 canary cells gave an image")
+
+
+def test_an_operator_pause_that_mentions_the_canary_does_not_pass_it(
+    operator, workflows, rq_queue, tick, sim
+):
+    campaign = swatch_campaign(operator, 8, canary_size=2)
+    tick()
+    services.pause(campaign, actor=operator, reason="canary looks off")
+    services.resume(campaign, actor=operator)
+    campaign.refresh_from_db()
+    assert campaign.in_canary
+    # The pause took the canary's cells back; they go again, and nothing else.
+    assert tick() == {campaign.pk: 2}
+    assert tick() == {}
+
+
+def test_a_pause_of_a_cancelled_campaign_changes_nothing(operator, workflows, rq_queue):
+    campaign = swatch_campaign(operator, 3)
+    services.cancel(campaign, actor=operator)
+    services.pause(campaign, actor=None, reason="breaker: late", kind="breaker")
+    campaign.refresh_from_db()
+    assert campaign.status == "cancelled"

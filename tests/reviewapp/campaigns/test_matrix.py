@@ -42,7 +42,10 @@ def awaiting_all(campaign):
 
 def test_the_layout_finds_each_cell_by_arithmetic(operator, workflows):
     campaign = three_axis_campaign(operator)
-    cells = {tuple(c.coords.values()): c.index for c in campaign.cells.all()}
+    cells = {
+        (c.coords["colour"], c.coords["width"], c.coords["blur"]): c.index
+        for c in campaign.cells.all()
+    }
     layout = Layout.of(campaign, "blur", "colour", {"width": "128"})
     assert layout.row_labels == ["1", "3", "5", "7"] and layout.col_labels == ["red", "blue"]
     for row, blur in enumerate(layout.row_labels):

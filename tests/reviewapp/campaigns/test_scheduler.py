@@ -71,7 +71,7 @@ def test_pause_takes_back_what_waits_in_the_queue_and_resume_releases_it_again(
     assert rq_queue.count == 0  # their jobs left the RQ queue
     assert all(g.queue_deadline is None for g in Generation.objects.filter(lane=campaign.lane))
     event = AuditEvent.objects.get(action=actions.CAMPAIGN_PAUSED)
-    assert event.changes == {"reason": "wrong colours", "put_back": 4}
+    assert event.changes == {"reason": "wrong colours", "kind": "operator", "put_back": 4}
     assert tick() == {}  # paused: nothing released
     services.resume(campaign, actor=operator)
     assert tick() == {campaign.pk: 4}
@@ -142,3 +142,29 @@ def test_the_small_campaign_finishes_before_the_big_one_is_a_tenth_done(
     done = by_status(big)["awaiting_review"]
     print(f"the big campaign had {done} of 1,000 cells done when the small one finished")
     assert done < 100
+
+
+def test_a_pause_that_lands_during_a_round_releases_nothing(
+    operator, workflows, rq_queue, settings, tick
+):
+    from reviewapp.campaigns.scheduler import _release
+
+    campaign = swatch_campaign(operator, 5)
+    ids = list(Generation.objects.filter(lane=campaign.lane).values_list("id", flat=True))
+    services.pause(campaign, actor=operator)  # after the round read it as running
+    assert _release(campaign, ids) == 0
+    assert by_status(campaign) == {"held": 5}
+
+
+def test_cells_no_backend_can_take_do_not_keep_other_campaigns_out(
+    operator, workflows, rq_queue, settings, tick
+):
+    settings.CAMPAIGN_RELEASE_WINDOW = 6
+    stuck = swatch_campaign(operator, 30)
+    tick()
+    # Its released cells wait for a backend that never comes.
+    Generation.objects.filter(lane=stuck.lane, status="queued").update(
+        waiting_reason="no backend in pool default has the checkpoint"
+    )
+    other = swatch_campaign(operator, 10)
+    assert tick() == {other.pk: 3}  # its share of the window
