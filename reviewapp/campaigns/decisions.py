@@ -5,6 +5,7 @@ four eyes, claims and the audit apply to every cell exactly as to a single brief
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 
 from reviewapp.briefs.models import Generation
 from reviewapp.campaigns import plans
@@ -68,11 +69,19 @@ def decide(
             generations, action, actor=actor, reason=reason, tags=tags
         )
         return sorted(by_generation[g.pk] for g in decided), _named(campaign, problems)
-    hold = campaign.status in (Campaign.Status.RUNNING, Campaign.Status.PAUSED)
     done, problems = [], []
     for generation in generations:
         try:
-            review.regenerate(generation, actor=actor, hold=hold)
+            with transaction.atomic():
+                # Decided under the campaign's lock: a cancel committing meanwhile
+                # either comes first (nothing held) or cancels this child too.
+                status = (
+                    Campaign.objects.select_for_update()
+                    .values_list("status", flat=True)
+                    .get(pk=campaign.pk)
+                )
+                hold = status in (Campaign.Status.RUNNING, Campaign.Status.PAUSED)
+                review.regenerate(generation, actor=actor, hold=hold)
         except (DecisionRefused, PermissionDenied) as exc:
             problems.append(f"#{generation.pk}: {exc or 'not allowed'}")
         else:

@@ -34,6 +34,7 @@ from reviewapp.lib import csvsafe
 from reviewapp.review.models import Decision
 
 CHUNK = 256 * 1024
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 FORMATS = {"jpeg": ("JPEG", "jpg"), "png": ("PNG", "png"), "webp": ("WEBP", "webp")}
 CSV_FIELDS = [
     "path", "kind", "rendition", "cell", "coordinates", "metadata", "generation", "seed",
@@ -139,6 +140,7 @@ def stream(campaign: Campaign, *, now=None) -> Iterator[bytes]:
     sink = _Sink()
     entries: list[dict] = []
     files: list[dict] = []
+    problems: list[str] = []
     inputs = _inputs(campaign)
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
         for cell, generation in delivered(campaign, now):
@@ -150,7 +152,13 @@ def stream(campaign: Campaign, *, now=None) -> Iterator[bytes]:
             }
             for position, asset in enumerate(generation.assets.all()):
                 name = stem(campaign.plan, cell) + (f"_{position + 1}" if position else "")
-                file = yield from _write_original(archive, sink, asset, f"images/{name}.png")
+                ext = EXTENSIONS.get(asset.content_type, "png")
+                try:
+                    file = yield from _write_original(archive, sink, asset, f"images/{name}.{ext}")
+                except OSError as exc:
+                    # Its stored file is gone: said in the manifest, the rest goes out.
+                    problems.append(f"cell {cell.index + 1}: image of #{generation.pk}: {exc}")
+                    continue
                 entry["files"].append(file)
                 files.append({**file, "entry": entry})
                 for spec in campaign.renditions:
@@ -188,6 +196,7 @@ def stream(campaign: Campaign, *, now=None) -> Iterator[bytes]:
                 "renditions": campaign.renditions,
             },
             "cells": entries,
+            "problems": problems,
         }
         archive.writestr(
             _member("manifest.json", now), json.dumps(manifest, indent=2, ensure_ascii=False)

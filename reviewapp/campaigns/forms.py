@@ -156,7 +156,7 @@ def builder_spec(contract, data, files) -> tuple[dict, dict[str, bytes]]:
             if lines:
                 problems.append(f"{name}: give values or a number of random seeds, not both")
                 continue
-            if not seeds.isdigit():
+            if not (seeds.isascii() and seeds.isdigit()):
                 problems.append(f"{name}: the number of random seeds must be a whole number")
                 continue
             axes.append({"name": name, "property": name, "random": int(seeds)})
@@ -187,24 +187,20 @@ def builder_spec(contract, data, files) -> tuple[dict, dict[str, bytes]]:
     return {"axes": axes, "fixed": fixed, "template": template}, named
 
 
-def uploaded_images(files, field: str = "images") -> dict[str, bytes]:
-    """Images uploaded beside a plan file: several images, or ZIPs of them."""
-    named: dict[str, bytes] = {}
+def uploaded_images(files, field: str = "images") -> inputs.Sources:
+    """Images uploaded beside a plan file: several images, or ZIPs of them; read only
+    when the plan names them."""
+    sources = inputs.Sources()
     for upload in files.getlist(field):
         filename = (upload.name or "file")[:100]
         if upload.size > settings.UPLOAD_MAX_BYTES * 10:
             raise plans.PlanInvalid([f"{filename} is too large"])
         data = upload.read()
-        members = (
-            inputs.zip_members(data, filename)
-            if filename.lower().endswith(".zip")
-            else {filename: data}
-        )
-        for name, content in members.items():
-            if name in named:
-                raise plans.PlanInvalid([f"two images are named {name}"])
-            named[name] = content
-    return named
+        if filename.lower().endswith(".zip"):
+            sources.add(inputs.ZipImages(data, filename), filename)
+        else:
+            sources.add({filename: data}, filename)
+    return sources
 
 
 def read_plan(kind: str, contract, data, files) -> tuple[dict, dict, dict]:

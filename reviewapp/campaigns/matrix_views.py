@@ -85,7 +85,7 @@ def _may(user, campaign: Campaign, action: str) -> bool:
 def _int(value, name: str) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise LayoutError(f"{name} must be a whole number") from None
 
 
@@ -117,7 +117,10 @@ def matrix_decide(request, pk):
     if not _may(request.user, campaign, action):
         return JsonResponse({"error": "you may not do that to these cells"}, status=403)
     try:
-        layout = _layout(campaign, {k: str(v) for k, v in (body.get("layout") or {}).items()})
+        given = body.get("layout") or {}
+        if not isinstance(given, dict):
+            raise LayoutError("layout must be an object of rows, cols and at-<axis> values")
+        layout = _layout(campaign, {str(k): str(v) for k, v in given.items()})
         if body.get("target") == "rejected":
             indexes = decisions.rejected_indexes(campaign)
         else:

@@ -154,6 +154,8 @@ def _axis(axis, number: int, contract, files, rng) -> dict:
     name = name.strip()[:60]
     prop = axis.get("property")
     where = f"axis {name!r}"
+    if prop is not None and not isinstance(prop, str):
+        raise ValueError(f"{where}: 'property' must name one parameter")
     if prop is not None and prop not in contract.properties:
         raise ValueError(f"{where}: {prop!r} is not a parameter ({_known_list(contract)})")
     kinds = [k for k in ("values", "files", "random") if k in axis]
@@ -249,10 +251,16 @@ def _template(given, contract, axis_names: set[str], problems: list[str]) -> dic
             problems.append(f"template: {name}: must be text")
             continue
         try:
-            fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+            parts = [p for p in string.Formatter().parse(text) if p[1] is not None]
         except ValueError as exc:
             problems.append(f"template: {name}: {exc} (write a literal brace as {{{{ or }}}})")
             continue
+        if any(spec or conversion for _, _, spec, conversion in parts):
+            problems.append(
+                f"template: {name}: write an axis as {{name}}, without a format or conversion"
+            )
+            continue
+        fields = {field for _, field, _, _ in parts}
         unknown = sorted(f for f in fields if f not in axis_names)
         if unknown:
             problems.append(

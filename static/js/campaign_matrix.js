@@ -71,12 +71,22 @@
     const entry = blocks.get(block);
     if (!entry || (entry.loaded && !force)) return;
     entry.loaded = true;
+    // Only the newest request of a block paints it: an older answer arriving late
+    // (two decisions in quick succession) is dropped.
+    const ticket = (entry.ticket || 0) + 1;
+    entry.ticket = ticket;
     const r0 = block * perBlock;
     const r1 = Math.min(nRows, r0 + perBlock);
-    const response = await fetch(`${config.cells_url}?${query({ r0, r1 })}`);
-    if (!response.ok) { entry.loaded = false; return; }
-    const data = await response.json();
-    render(entry.element, r0, r1, data.cells);
+    let data;
+    try {
+      const response = await fetch(`${config.cells_url}?${query({ r0, r1 })}`);
+      if (!response.ok) throw new Error(response.status);
+      data = await response.json();
+    } catch (error) {
+      entry.loaded = false; // fetched again when next seen or asked for
+      return;
+    }
+    if (ticket === entry.ticket) render(entry.element, r0, r1, data.cells);
   }
 
   function render(element, r0, r1, list) {
@@ -240,11 +250,15 @@
   document.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-act]");
     if (!button) return;
+    // The keys go back to the matrix (a focused button would take Enter and Space).
+    root.focus({ preventScroll: true });
     run(button.dataset.act, button.dataset.scope, Number(button.dataset.at));
   });
 
   document.addEventListener("keydown", (event) => {
-    if (dialog.open || event.target.closest("input, textarea, select") || event.metaKey || event.ctrlKey || event.altKey) return;
+    if (dialog.open || event.metaKey || event.ctrlKey || event.altKey) return;
+    // Keys typed into a field, or Enter/Space on a focused button or link, are theirs.
+    if (event.target.closest("input, textarea, select, button, a, summary")) return;
     const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
     if (moves[event.key]) { event.preventDefault(); move(...moves[event.key]); return; }
     const cell = cells.get(`${focus.row}:${focus.col}`);

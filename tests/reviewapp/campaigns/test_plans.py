@@ -58,6 +58,20 @@ def test_a_template_naming_no_axis_is_refused(sdxl):
     assert exc.value.problems == ["template: prompt: {prodcut} is not an axis (axes: product)"]
 
 
+@pytest.mark.parametrize("text", ["a {product:d}", "a {product!r}", "a {product:>999999999}"])
+def test_a_template_with_a_format_is_refused(sdxl, text):
+    spec = {
+        "axes": [{"name": "product", "property": "seed", "values": [1, 2]}],
+        "fixed": {"width": 1024, "height": 1024},
+        "template": {"prompt": text},
+    }
+    with pytest.raises(plans.PlanInvalid) as exc:
+        plans.matrix_plan(spec, sdxl)
+    assert exc.value.problems == [
+        "template: prompt: write an axis as {name}, without a format or conversion"
+    ]
+
+
 def test_random_seeds_are_distinct_drawn_once_and_kept(sdxl):
     spec = {
         "axes": [{"name": "seed", "property": "seed", "random": 5}],
@@ -86,6 +100,8 @@ def test_random_seeds_are_distinct_drawn_once_and_kept(sdxl):
          "fixed: 'hue' is not a parameter (color, width, height, blur_radius)"),
         ({"axes": [{"name": f"a{i}", "property": "width", "values": [64]} for i in range(9)]},
          "9 axes; a matrix has at most 8"),
+        ({"axes": [{"name": "a", "property": ["width"], "values": [64]}]},
+         "axis 'a': 'property' must name one parameter"),
     ],
 )  # fmt: skip
 def test_a_malformed_matrix_names_the_problem(swatch, spec, problem):

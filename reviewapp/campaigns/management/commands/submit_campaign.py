@@ -65,7 +65,7 @@ class Command(BaseCommand):
         contract = version.contract()
         if options["images"]:
             try:
-                named = inputs.zip_members(options["images"].read_bytes(), options["images"].name)
+                named = inputs.ZipImages(options["images"].read_bytes(), options["images"].name)
             except OSError as exc:
                 raise CommandError(f"{options['images']}: {exc.strerror}") from None
             available = set(named)
