@@ -116,6 +116,8 @@ class Progress:
     @property
     def eta_text(self) -> str:
         """As the page's script writes it too (campaign_status.js)."""
+        if not self.remaining:
+            return "nothing left to run"
         seconds = self.eta_seconds
         if seconds is None:
             return "not known yet"

@@ -44,7 +44,7 @@
     set("decided", data.decided);
     set("rejected", data.rejected);
     set("per_minute", data.per_minute.toFixed(1));
-    set("eta", duration(data.eta_seconds));
+    set("eta", data.remaining === 0 ? "nothing left to run" : duration(data.eta_seconds));
     set("gpu_seconds", data.gpu_seconds.toFixed(1));
   }
 
