@@ -13,6 +13,7 @@ from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from comfybridge.errors import ContractError
 from reviewapp.accounts import permissions
 from reviewapp.accounts.views import login_only, require
 from reviewapp.audit import actions
@@ -58,7 +59,17 @@ def campaign_new(request, slug):
         workflow__slug=slug,
         status=WorkflowVersion.Status.PUBLISHED,
     )
-    contract = version.contract()
+    try:
+        contract = version.contract()
+        builder_rows(contract)
+    except (ContractError, ValueError):
+        # Only a version stored before the import checks it now fails can get here.
+        messages.error(
+            request,
+            f"{version} cannot take campaigns: its schema does not pass today's checks. "
+            "Ask a workflow admin to import a corrected version.",
+        )
+        return redirect("workflow_list")
     problems: list[str] = []
     total = 0
     if request.method == "POST":

@@ -435,10 +435,80 @@ def test_workflow_import_never_fails(world):
             )
 
 
+EXAMPLES = settings.BASE_DIR / "examples" / "campaigns"
+BUILDER = ["values-color", "values-width", "values-height", "values-blur_radius",
+           "random-color", "plan_kind", "title", "canary_size", "breaker_min_decided",
+           "breaker_max_reject_pct", "gpu_budget_s"]  # fmt: skip
+
+
+def _plan_file(rng: random.Random) -> SimpleUploadedFile:
+    """A matrix file mutated, a row file with nasty fields, or bytes."""
+    choice = rng.random()
+    if choice < 0.4:
+        doc = json.loads((EXAMPLES / "mockups.json").read_text())
+        for _ in range(rng.randint(1, 4)):
+            doc = _mutate(rng, doc)
+        return SimpleUploadedFile("m.json", json.dumps(doc).encode())
+    if choice < 0.8:
+        header = rng.sample(["sku", "color", "width", "height", "blur_radius", "seed"], 3)
+        rows = [",".join(str(rng.choice(NASTY))[:50].replace("\n", " ") for _ in header)
+                for _ in range(rng.randint(0, 5))]  # fmt: skip
+        text = "\n".join([",".join(header), *rows])
+        return SimpleUploadedFile(rng.choice(["r.csv", "r.jsonl"]), text.encode())
+    return SimpleUploadedFile("x.json", rng.randbytes(rng.randint(0, 200)))
+
+
+def test_campaign_pages_never_fail(world):
+    """The new-campaign form (builder, matrix and row files, images and ZIPs), the
+    matrix's windows and decisions, and the steering forms, with nasty values."""
+    from tests.reviewapp.campaigns.helpers import swatch_campaign
+
+    rng = random.Random(SEED + 5)
+    campaign = swatch_campaign(world["users"]["operator"], 4, sizes=(64, 128))
+    pk = campaign.pk
+    for case in range(CASES // 2 * _long()):
+        role = rng.choice(list(world["clients"]))
+        client = world["clients"][role]
+        kind = rng.random()
+        if kind < 0.35:
+            url = reverse("campaign_new", args=[rng.choice(["color_swatch", "product_mockup"])])
+            data = {n: value(rng) for n in rng.sample(BUILDER, rng.randint(1, 6))}
+            data.setdefault("plan_kind", rng.choice(["builder", "matrix_file", "rows"]))
+            if rng.random() < 0.5:
+                data["plan_file"] = _plan_file(rng)
+            if rng.random() < 0.3:
+                data[rng.choice(["images", "files-product"])] = a_file(rng, "mug.png")
+            expect_no_server_error(client, "post", url, data, f"case {case} {role} new")
+        elif kind < 0.6:
+            url = reverse("campaign_matrix_cells", args=[pk])
+            keys = ["r0", "r1", "rows", "cols", "at-colour", "at-size"]
+            params = {k: value(rng) for k in rng.sample(keys, rng.randint(1, 4))}
+            expect_no_server_error(client, "get", url, params, f"case {case} {role} cells")
+        elif kind < 0.85:
+            action = rng.choice(["approve", "reject", "regenerate", value(rng)])
+            body = {"action": action, "cells": [0, 1], "row": 0,
+                    "layout": {"rows": "colour"}, "tags": []}  # fmt: skip
+            for _ in range(rng.randint(1, 3)):
+                body = _mutate(rng, body)
+            url = reverse("campaign_matrix_decide", args=[pk])
+            try:
+                response = client.post(url, json.dumps(body), content_type="application/json")
+            except Exception as exc:
+                raise AssertionError(f"case {case} {role} decide {body!r:.300}: {exc!r}") from exc
+            assert response.status_code < 500, f"case {case} decide {body!r:.300}"
+        else:
+            name = rng.choice(["campaign_limits", "campaign_pause", "campaign_resume"])
+            keys = ["breaker_min_decided", "breaker_max_reject_pct", "gpu_budget_s", "reason"]
+            data = {k: value(rng) for k in rng.sample(keys, rng.randint(1, 4))}
+            url = reverse(name, args=[pk])
+            expect_no_server_error(client, "post", url, data, f"case {case} {role} {name}")
+
+
 @pytest.mark.fuzz
 @pytest.mark.skipif(not os.environ.get("FUZZ_LONG"), reason="the long run: make fuzz")
 def test_the_long_fuzz_run(world):
-    """Ten times the cases of the three tests above (`make fuzz`)."""
+    """Ten times the cases of the four tests above (`make fuzz`)."""
     test_get_filters_in_random_combinations_never_fail(world)
     test_post_forms_in_random_combinations_never_fail(world)
     test_workflow_import_never_fails(world)
+    test_campaign_pages_never_fail(world)
