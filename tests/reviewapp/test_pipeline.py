@@ -191,7 +191,7 @@ def test_the_reconciler_replaces_the_job_of_a_dead_worker(
     assert reconcile(now=now + timedelta(seconds=20)).replaced == []  # still fresh
     report = reconcile(now=now + timedelta(seconds=120))
     assert report.replaced == [generation.pk]
-    # The next job does not wait out the dead holder's lock (SUBMIT_LOCK_S).
+    # The next job does not wait out the dead holder's lock (SUBMIT_LOCK_TTL_S).
     assert not backends.redis().exists(f"reviewapp:submit:{generation.pk}")
     run_worker(rq_queue)
     generation.refresh_from_db()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,9 +25,14 @@ from reviewapp.briefs.worker import backends
 
 logger = logging.getLogger(__name__)
 
-# Longest a submission may hold its lock (locate + upload + POST). A holder that died lets
-# go after this; one that is alive is done long before.
-SUBMIT_LOCK_S = 60.0
+# A submission's lock lives this long unless its holder renews it: a holder that died
+# (SIGKILL, a lost machine) while submitting ahead lets go within it, so the generation's
+# own job does not wait for a dead process. A live holder renews it every
+# SUBMIT_LOCK_RENEW_S for as long as it works, however slow the backend.
+SUBMIT_LOCK_TTL_S = 10.0
+SUBMIT_LOCK_RENEW_S = 3.0
+# Longest a submission waits for another one's (a live holder on a slow backend).
+SUBMIT_LOCK_WAIT_S = 65.0
 
 
 @dataclass
@@ -66,19 +72,40 @@ def _lock_key(generation_id: int) -> str:
 
 @contextlib.contextmanager
 def submission_lock(generation_id: int) -> Iterator[None]:
+    """Held while one process asks the backend about the generation's prompt and POSTs
+    it. Raises redis' LockError when another holds it past SUBMIT_LOCK_WAIT_S."""
     lock = backends.redis().lock(
         _lock_key(generation_id),
-        timeout=SUBMIT_LOCK_S,
-        blocking_timeout=SUBMIT_LOCK_S + 5,
+        timeout=SUBMIT_LOCK_TTL_S,
+        blocking_timeout=SUBMIT_LOCK_WAIT_S,
+        thread_local=False,  # renewed from the thread below
     )
     with lock:
-        yield
+        stop = threading.Event()
+
+        def renew():
+            while not stop.wait(SUBMIT_LOCK_RENEW_S):
+                try:
+                    lock.extend(SUBMIT_LOCK_TTL_S, replace_ttl=True)
+                except Exception:
+                    # Lost (Redis restarted, or it expired under a frozen process): the
+                    # submission goes on; its prompt id is on the row either way.
+                    logger.warning("submission lock of generation %s lost", generation_id)
+                    return
+
+        renewer = threading.Thread(target=renew, name=f"submit-lock-{generation_id}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join(timeout=1.0)
 
 
 def break_dead_holders_lock(generation_id: int) -> None:
     """The reconciler found the job's worker dead (its heartbeat thread, which beats
     while the lock is held, went quiet): a lock it held would otherwise keep the next
-    job of this generation waiting until SUBMIT_LOCK_S ran out."""
+    job of this generation waiting until SUBMIT_LOCK_TTL_S ran out."""
     backends.redis().delete(_lock_key(generation_id))
 
 
