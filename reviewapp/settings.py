@@ -123,6 +123,33 @@ STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 
+# Media (input images, outputs, their copies and thumbnails) in an S3-compatible bucket when
+# S3_BUCKET is set, through django-storages; else local files under MEDIA_ROOT. Credentials
+# are S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY, or boto3's usual chain (AWS_* variables, an
+# instance role) when those are unset. Files are always served through the app's own
+# permission checks, never from the bucket directly.
+S3_BUCKET = envstr("S3_BUCKET", "")
+if S3_BUCKET:
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": S3_BUCKET,
+                "endpoint_url": envstr("S3_ENDPOINT_URL", "") or None,
+                "region_name": envstr("S3_REGION", "") or None,
+                "access_key": envstr("S3_ACCESS_KEY_ID", "") or None,
+                "secret_key": envstr("S3_SECRET_ACCESS_KEY", "") or None,
+                "location": envstr("S3_PREFIX", ""),
+                "addressing_style": envstr("S3_ADDRESSING_STYLE", "") or None,
+                "signature_version": "s3v4",
+                # Names are content hashes already; never overwrite, never make public.
+                "file_overwrite": False,
+                "default_acl": None,
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
 # Redis: REDIS_URL when set. `make run` and `make test` start a private embedded
 # Redis and set it for their children when it is not.
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")

