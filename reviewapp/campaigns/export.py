@@ -20,9 +20,12 @@ import hashlib
 import io
 import json
 import re
+import tempfile
 import zipfile
 from collections.abc import Iterator
 
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db.models import Prefetch
 from django.utils import timezone
 from PIL import Image, ImageOps
@@ -210,6 +213,18 @@ def _member(path: str, when) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(path, date_time=timezone.localtime(when).timetuple()[:6])
     info.compress_type = zipfile.ZIP_STORED
     return info
+
+
+def save_to_storage(campaign: Campaign, name: str) -> tuple[str, int]:
+    """The same ZIP written to the media storage (the S3 bucket when one is configured)
+    under `name`; spooled through a temporary file, so memory stays flat. Returns the
+    name it was stored under (storage never overwrites) and its size."""
+    with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as spool:
+        for piece in stream(campaign):
+            spool.write(piece)
+        size = spool.tell()
+        spool.seek(0)
+        return default_storage.save(name, File(spool, name=name)), size
 
 
 def _write_original(archive, sink, asset: Asset, path: str):

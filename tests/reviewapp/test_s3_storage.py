@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -95,3 +96,9 @@ def test_a_campaign_is_exported_from_the_bucket(
         assert hashlib.sha256(data).hexdigest() == original["sha256"]
         asset = Generation.objects.get(pk=entry["generation"]).assets.get()
         assert data == read(s3_media, asset.delivery_file.name)
+    # The same set written to a prefix of the bucket by the command.
+    out = io.StringIO()
+    call_command("export_campaign", campaign.pk, "--to-storage", "exports/spring.zip", stdout=out)
+    assert out.getvalue().startswith("wrote exports/spring.zip: ")
+    stored = zipfile.ZipFile(io.BytesIO(read(s3_media, "exports/spring.zip")))
+    assert stored.namelist() == archive.namelist()

@@ -18,7 +18,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("campaign", type=int)
-        parser.add_argument("--out", required=True, help="the ZIP file to write")
+        where = parser.add_mutually_exclusive_group(required=True)
+        where.add_argument("--out", help="the ZIP file to write")
+        where.add_argument(
+            "--to-storage",
+            metavar="NAME",
+            help="write it to the media storage instead (the S3 bucket when S3_BUCKET is "
+            "set), e.g. exports/spring.zip",
+        )
 
     def handle(self, *args, **options):
         campaign = (
@@ -29,20 +36,25 @@ class Command(BaseCommand):
         if campaign is None:
             raise CommandError(f"no campaign {options['campaign']}")
         written = 0
-        try:
-            with open(options["out"], "wb") as out:
-                for piece in export.stream(campaign):
-                    out.write(piece)
-                    written += len(piece)
-        except OSError as exc:
-            raise CommandError(f"{options['out']}: {exc.strerror}") from None
+        if options["to_storage"]:
+            target, written = export.save_to_storage(campaign, options["to_storage"])
+            to = "storage"
+        else:
+            target, to = options["out"], "file"
+            try:
+                with open(target, "wb") as out:
+                    for piece in export.stream(campaign):
+                        out.write(piece)
+                        written += len(piece)
+            except OSError as exc:
+                raise CommandError(f"{target}: {exc.strerror}") from None
         record(
             actions.CAMPAIGN_EXPORTED,
             actor=None,
             target=campaign,
             workflow_slug=campaign.workflow.slug,
-            changes={"to": "file", "bytes": written},
+            changes={"to": to, "name": target, "bytes": written},
         )
         waiting = export.not_yet_settled(campaign)
         note = f" ({waiting} approvals are too recent and not in it yet)" if waiting else ""
-        self.stdout.write(f"wrote {options['out']}: {written:,} bytes{note}")
+        self.stdout.write(f"wrote {target}: {written:,} bytes{note}")
