@@ -24,6 +24,12 @@ class NotPublished(Exception):
     """Briefs may only be submitted against the published version of a workflow."""
 
 
+def refuse_unless_published(version: WorkflowVersion) -> None:
+    """The one place the rule is checked: briefs, held cells and campaign drafts."""
+    if version.status != WorkflowVersion.Status.PUBLISHED:
+        raise NotPublished(f"{version} is not the published version")
+
+
 @transaction.atomic
 def submit_brief(
     version: WorkflowVersion, params: dict, *, actor, files: dict | None = None
@@ -37,8 +43,7 @@ def submit_brief(
     """
     if not permissions.can_submit(actor):
         raise PermissionDenied("only operators submit briefs")
-    if version.status != WorkflowVersion.Status.PUBLISHED:
-        raise NotPublished(f"{version} is not the published version")
+    refuse_unless_published(version)
     contract = version.contract()
     params = dict(params)
     uploads = []
@@ -90,8 +95,7 @@ def submit_held(
     """
     if not permissions.can_submit(actor):
         raise PermissionDenied("only operators submit briefs")
-    if version.status != WorkflowVersion.Status.PUBLISHED:
-        raise NotPublished(f"{version} is not the published version")
+    refuse_unless_published(version)
     if not lane:
         raise ValueError("held generations need a lane")
     workflow = version.workflow

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from reviewapp.briefs.models import Generation
 from reviewapp.campaigns import plans
-from reviewapp.campaigns.matrix import Layout, latest_generations
+from reviewapp.campaigns.matrix import Layout, latest_generations, latest_of_cell
 from reviewapp.campaigns.models import Campaign, Cell
 from reviewapp.review import services as review
 from reviewapp.review.errors import DecisionRefused
@@ -32,16 +32,9 @@ def target_indexes(layout: Layout, *, cells=(), row=None, col=None) -> list[int]
 
 def rejected_indexes(campaign: Campaign) -> list[int]:
     """Cells whose latest generation was rejected: what "regenerate the rejected" runs."""
-    from django.db.models import OuterRef, Subquery
-
-    latest = (
-        Generation.objects.filter(brief_id=OuterRef("brief_id"))
-        .order_by("-id")
-        .values("status")[:1]
-    )
     return list(
         Cell.objects.filter(campaign=campaign)
-        .annotate(latest_status=Subquery(latest))
+        .annotate(latest_status=latest_of_cell("status"))
         .filter(latest_status=Generation.Status.REJECTED)
         .order_by("index")
         .values_list("index", flat=True)

@@ -77,9 +77,7 @@ def _canary(campaign: Campaign, generations) -> bool:
     """Still waiting on the canary's review (True: release only canary cells), or passed
     (False: release the rest), or failed (paused, True)."""
     canary = canary_generations(campaign)
-    if canary.exclude(
-        status__in=Generation.DECIDED | {Generation.Status.FAILED, Generation.Status.CANCELLED}
-    ).exists():
+    if canary.exclude(status__in=Generation.TERMINAL).exists():
         return False  # the scheduler releases only canary cells while it runs
     figures = stats.decided(canary)
     if not figures.decided:

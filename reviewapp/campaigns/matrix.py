@@ -145,14 +145,19 @@ class Layout:
         }
 
 
+def latest_of_cell(field: str = "id") -> Subquery:
+    """`field` of a cell's latest generation (a regeneration replaces its parent in the
+    cell), to annotate Cell rows with: the one place this is written."""
+    return Subquery(
+        Generation.objects.filter(brief_id=OuterRef("brief_id")).order_by("-id").values(field)[:1]
+    )
+
+
 def latest_generations(campaign: Campaign, indexes):
     """{cell index: the brief's latest generation} for these indexes (one query)."""
-    latest = (
-        Generation.objects.filter(brief_id=OuterRef("brief_id")).order_by("-id").values("id")[:1]
-    )
     cells = (
         Cell.objects.filter(campaign=campaign, index__in=list(indexes))
-        .annotate(latest_id=Subquery(latest))
+        .annotate(latest_id=latest_of_cell())
         .values_list("index", "latest_id")
     )
     by_index = dict(cells)

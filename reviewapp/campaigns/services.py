@@ -26,8 +26,8 @@ from reviewapp.audit.services import record, record_many
 from reviewapp.briefs.models import Generation, Upload
 from reviewapp.briefs.services import (
     NotCancellable,
-    NotPublished,
     cancel_generation,
+    refuse_unless_published,
     submit_held,
 )
 from reviewapp.briefs.worker.enqueue import drop_job
@@ -162,8 +162,7 @@ def create_draft(
     contract, store the input images it names (once each, however many cells use them)
     and keep the campaign as a draft. Raises plans.PlanInvalid naming cells and fields."""
     _refuse_unless_operator(actor)
-    if version.status != WorkflowVersion.Status.PUBLISHED:
-        raise NotPublished(f"{version} is not the published version")
+    refuse_unless_published(version)
     plans.check_size(plan, settings.CAMPAIGN_MAX_CELLS)
     contract = version.contract()
     plans.checked(plans.expand(plan), contract)
